@@ -1,0 +1,306 @@
+//! The gateway's whole configuration: one section per stage, assembled here.
+//!
+//! Design constraints: every struct denies unknown fields and has defaults from `const fn`s or
+//! small functions, so the embedded `config/gateway.toml` and an empty file mean the same thing.
+//! `validate()` runs at load time and rejects, naming the key, every value a library would
+//! otherwise `assert!` on or that would make the gateway misbehave (window 0, hop > window,
+//! zero workers …). The keys of `SPEC.md` keep their names and meanings.
+
+use crate::duration::Dur;
+use crate::inference::InferenceConfig;
+use crate::ingest::IngestConfig;
+use crate::sensor::SensorsConfig;
+use crate::supervisor::RestartPolicy;
+use crate::uplink::UplinkConfig;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// A config value that cannot be used, with the dotted key that holds it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key}: {reason}")]
+pub struct ConfigError {
+    /// Dotted path of the offending key, e.g. `sensors.hop`.
+    pub key: String,
+    /// Why the value is rejected, in words an operator can act on.
+    pub reason: String,
+}
+
+impl ConfigError {
+    /// An error for `key` with `reason`.
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Rejects `value` unless `ok`, naming `key`.
+pub(crate) fn check(ok: bool, key: &str, reason: &str) -> Result<(), ConfigError> {
+    if ok {
+        Ok(())
+    } else {
+        Err(ConfigError::new(key, reason))
+    }
+}
+
+/// The whole configuration (`config/gateway.toml`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Who this gateway is upstream.
+    pub gateway: GatewaySection,
+    /// The embedded MQTT broker.
+    pub broker: BrokerConfig,
+    /// The local broker sensors publish to, and how payloads are accepted.
+    pub ingest: IngestConfig,
+    /// The upstream broker and its topics.
+    pub uplink: UplinkConfig,
+    /// The local store (durable outbox arrives with the store-and-forward work).
+    pub store: StoreConfig,
+    /// Per-sensor summaries.
+    pub summary: SummaryConfig,
+    /// Feedback from the cloud.
+    pub feedback: FeedbackConfig,
+    /// Local HTTP operations endpoint.
+    pub http: HttpConfig,
+    /// Tracing and logs.
+    pub telemetry: TelemetryConfig,
+    /// Per-sensor windows, baselines and decisions.
+    pub sensors: SensorsConfig,
+    /// The pooled inference stage and its model.
+    pub inference: InferenceConfig,
+    /// Restart policy shared by every supervisor.
+    pub supervisor: RestartPolicy,
+}
+
+impl GatewayConfig {
+    /// Checks every section; the first problem found is returned with its key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.gateway.validate()?;
+        self.ingest.validate()?;
+        self.uplink.validate()?;
+        self.store.validate()?;
+        self.summary.validate()?;
+        self.feedback.validate()?;
+        self.telemetry.validate()?;
+        self.sensors.validate()?;
+        self.inference.validate()?;
+        self.supervisor.validate("supervisor")?;
+        Ok(())
+    }
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    /// Names this gateway in every uplink topic and message id; MQTT-topic safe.
+    pub id: String,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        Self {
+            id: "gw-01".into(),
+        }
+    }
+}
+
+impl GatewaySection {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check(!self.id.is_empty(), "gateway.id", "must not be empty")?;
+        check(
+            self.id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+            "gateway.id",
+            "only ASCII letters, digits, '-', '_' and '.' are allowed (it is a topic level)",
+        )
+    }
+}
+
+/// `[broker]`: the embedded rumqttd broker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerConfig {
+    /// Run the embedded broker in this process.
+    pub embedded: bool,
+    /// Where the embedded broker listens.
+    pub bind: SocketAddr,
+    /// Largest MQTT payload the embedded broker accepts, bytes.
+    pub max_payload_bytes: usize,
+    /// Most concurrent client connections of the embedded broker.
+    pub max_connections: usize,
+}
+
+impl Default for BrokerConfig {
+    fn default() -> Self {
+        Self {
+            embedded: true,
+            bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            max_payload_bytes: 1 << 20,
+            max_connections: 10_000,
+        }
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory of the local store.
+    pub path: PathBuf,
+    /// On-disk budget in bytes, space amplification included.
+    pub max_bytes: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: PathBuf::from("./data"),
+            max_bytes: 1 << 30,
+        }
+    }
+}
+
+impl StoreConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            !self.path.as_os_str().is_empty(),
+            "store.path",
+            "must not be empty",
+        )?;
+        check(
+            self.max_bytes >= 1 << 20,
+            "store.max_bytes",
+            "must be at least 1048576 (1 MiB)",
+        )
+    }
+}
+
+/// `[summary]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SummaryConfig {
+    /// Each sensor's summary covers this period, aligned to multiples of it since the epoch.
+    pub period: Dur,
+}
+
+impl Default for SummaryConfig {
+    fn default() -> Self {
+        Self {
+            period: Dur::secs(60),
+        }
+    }
+}
+
+impl SummaryConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            self.period.get().as_millis() >= 100,
+            "summary.period",
+            "must be at least 100ms",
+        )
+    }
+}
+
+/// `[feedback]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedbackConfig {
+    /// Feedback messages processed per second, all kinds together.
+    pub rate_per_sec: u32,
+    /// Burst allowance above the rate.
+    pub burst: u32,
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> Self {
+        Self {
+            rate_per_sec: 20,
+            burst: 40,
+        }
+    }
+}
+
+impl FeedbackConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            self.rate_per_sec > 0,
+            "feedback.rate_per_sec",
+            "must be greater than 0",
+        )?;
+        check(self.burst > 0, "feedback.burst", "must be greater than 0")
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Where `/healthz`, `/readyz`, `/status` and `/metrics` are served.
+    pub bind: SocketAddr,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 9464)),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// OTLP gRPC endpoint; empty disables export.
+    pub otlp_endpoint: String,
+    /// Fraction of non-alert decisions traced.
+    pub sample_ratio: f64,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Default log filter (`RUST_LOG` syntax); `RUST_LOG` wins when set.
+    pub log_level: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            otlp_endpoint: String::new(),
+            sample_ratio: 0.01,
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+        }
+    }
+}
+
+impl TelemetryConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            (0.0..=1.0).contains(&self.sample_ratio),
+            "telemetry.sample_ratio",
+            "must be between 0 and 1",
+        )?;
+        check(
+            self.otlp_endpoint.is_empty()
+                || self.otlp_endpoint.starts_with("http://")
+                || self.otlp_endpoint.starts_with("https://"),
+            "telemetry.otlp_endpoint",
+            "must be empty or an http:// or https:// URL",
+        )
+    }
+}

@@ -1,0 +1,101 @@
+//! What every stage shares: config, instruments, status, fault hook, the current address of
+//! each stage, dead letters and the scorer.
+//!
+//! Design constraints: stages find each other through [`Slot`]s, never through captured
+//! `ActorRef`s, because a restarted stage has a new address. A send to an empty slot (the
+//! stage is restarting) fails visibly and the caller counts it.
+
+use crate::config::GatewayConfig;
+use crate::deadletter::DeadLetters;
+use crate::fault::Faults;
+use crate::metrics::Metrics;
+use crate::model::Scorer;
+use crate::sensor::baseline::BaselineSnapshot;
+use crate::status::StatusBoard;
+use parking_lot::{Mutex, RwLock};
+use ractor::{ActorRef, Message};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// The current address of a stage, empty while it restarts.
+pub struct Slot<M: Message>(RwLock<Option<ActorRef<M>>>);
+
+impl<M: Message> Default for Slot<M> {
+    fn default() -> Self {
+        Slot(RwLock::new(None))
+    }
+}
+
+impl<M: Message> Slot<M> {
+    /// Publishes (or clears) the stage's address.
+    pub fn set(&self, r: Option<ActorRef<M>>) {
+        *self.0.write() = r;
+    }
+    /// The stage's address, if it is up.
+    pub fn get(&self) -> Option<ActorRef<M>> {
+        self.0.read().clone()
+    }
+    /// Sends `msg` to the stage; false if it is down (the message is dropped).
+    pub fn cast(&self, msg: M) -> bool {
+        match self.0.read().as_ref() {
+            Some(r) => r.cast(msg).is_ok(),
+            None => false,
+        }
+    }
+}
+
+/// Addresses of the stages that others send to.
+#[derive(Default)]
+pub struct Stages {
+    /// The sensor supervisor (routes samples to per-sensor actors).
+    pub sensors: Slot<crate::sensor::SensorSupMsg>,
+    /// The inference pool.
+    pub inference: Slot<crate::inference::PoolMsg>,
+    /// The uplink.
+    pub uplink: Slot<crate::uplink::UplinkMsg>,
+}
+
+/// Shared by every stage of one gateway.
+pub struct Ctx {
+    /// The validated configuration.
+    pub cfg: Arc<GatewayConfig>,
+    /// Instruments.
+    pub metrics: Arc<Metrics>,
+    /// Stage states and mode.
+    pub status: Arc<StatusBoard>,
+    /// Test-only fault hook.
+    pub faults: Arc<Faults>,
+    /// Where each stage is now.
+    pub stages: Stages,
+    /// Rejected input, bounded.
+    pub dead_letters: DeadLetters,
+    /// The scorer in use (the model, or the fallback rule); swapped as a whole.
+    pub scorer: RwLock<Arc<Scorer>>,
+    /// Learned per-sensor baselines, kept outside the sensor actors so a restarted actor
+    /// resumes without a new warm-up.
+    pub baselines: Mutex<HashMap<Arc<str>, BaselineSnapshot>>,
+    /// Identifies this run in message ids (`{gateway}:{epoch}:{seq}`): start time in ms.
+    pub epoch: i64,
+}
+
+impl Ctx {
+    /// A context for `cfg` using `scorer`.
+    pub fn new(cfg: GatewayConfig, scorer: Scorer) -> Arc<Self> {
+        Arc::new(Ctx {
+            cfg: Arc::new(cfg),
+            metrics: Arc::new(Metrics::new()),
+            status: Arc::new(StatusBoard::default()),
+            faults: Arc::new(Faults::default()),
+            stages: Stages::default(),
+            dead_letters: DeadLetters::new(1000),
+            scorer: RwLock::new(Arc::new(scorer)),
+            baselines: Mutex::new(HashMap::new()),
+            epoch: crate::status::now_ms(),
+        })
+    }
+
+    /// The scorer in use now.
+    pub fn scorer(&self) -> Arc<Scorer> {
+        self.scorer.read().clone()
+    }
+}

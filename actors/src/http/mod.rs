@@ -1,0 +1,140 @@
+//! Local operations endpoint: `/healthz`, `/readyz`, `/status`, `/metrics` (and `POST /faults`
+//! in fault-injection builds).
+//!
+//! Design constraints: a supervised actor owns the listener (bound in `pre_start`, so a taken
+//! port fails the stage visibly and is retried by policy) and the server task (aborted in
+//! `post_stop`). Handlers only read shared state; none touches the data path.
+
+use crate::ctx::Ctx;
+use crate::fault::{FaultRequest, Faults};
+use crate::metrics::ClassLabel;
+use crate::status::now_ms;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+
+/// Stages that must run for `/readyz` to answer 200.
+pub const READY_STAGES: &[&str] = &["ingest", "sensors", "inference", "uplink"];
+
+/// Messages of the HTTP actor.
+#[derive(Debug)]
+pub enum HttpMsg {
+    /// The server task ended; the actor fails so its supervisor restarts it.
+    Exited(String),
+}
+
+/// The HTTP actor.
+pub struct HttpActor;
+
+/// State built in `pre_start`.
+pub struct HttpState {
+    task: JoinHandle<()>,
+    /// The address actually bound (differs from config when it asked for port 0).
+    pub local: SocketAddr,
+}
+
+impl Actor for HttpActor {
+    type Msg = HttpMsg;
+    type State = HttpState;
+    type Arguments = Arc<Ctx>;
+
+    async fn pre_start(&self, myself: ActorRef<HttpMsg>, ctx: Arc<Ctx>) -> Result<HttpState, ActorProcessingErr> {
+        let bind = ctx.cfg.http.bind;
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .map_err(|e| format!("cannot bind http.bind {bind}: {e}"))?;
+        let local = listener.local_addr()?;
+        let app = router(ctx);
+        let task = tokio::spawn(async move {
+            let r = axum::serve(listener, app).await;
+            let _ = myself.cast(HttpMsg::Exited(format!("{r:?}")));
+        });
+        Ok(HttpState { task, local })
+    }
+
+    async fn post_stop(&self, _: ActorRef<HttpMsg>, st: &mut HttpState) -> Result<(), ActorProcessingErr> {
+        st.task.abort();
+        Ok(())
+    }
+
+    async fn handle(&self, _: ActorRef<HttpMsg>, msg: HttpMsg, _: &mut HttpState) -> Result<(), ActorProcessingErr> {
+        let HttpMsg::Exited(why) = msg;
+        Err(format!("http server exited: {why}").into())
+    }
+}
+
+/// The routes.
+pub fn router(ctx: Arc<Ctx>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route("/faults", post(faults))
+        .with_state(ctx)
+}
+
+async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
+    if ctx.status.all_running(READY_STAGES) {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    }
+}
+
+async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        ctx.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn status(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
+    Json(status_json(&ctx))
+}
+
+/// The `/status` document.
+pub fn status_json(ctx: &Ctx) -> Value {
+    let (mode, since, reasons) = ctx.status.mode();
+    let m = &ctx.metrics;
+    let backlog = |c: &'static str| m.store_backlog.get_or_create(&ClassLabel { class: c }).get();
+    let scorer = ctx.scorer();
+    json!({
+        "gateway": ctx.cfg.gateway.id,
+        "version": env!("CARGO_PKG_VERSION"),
+        "now": now_ms(),
+        "epoch": ctx.epoch,
+        "mode": {"state": mode.as_str(), "since": since, "reasons": reasons},
+        "stages": ctx.status.stages(),
+        "store": {
+            "kind": "memory",
+            "backlog": {"alert": backlog("alert"), "summary": backlog("summary"), "raw": backlog("raw")},
+            "bytes": m.store_bytes.get(),
+        },
+        "model": {
+            "name": scorer.name(),
+            "version": scorer.version(),
+            "fallback": scorer.is_fallback(),
+            "threshold": scorer.threshold(),
+        },
+        "sensors_active": m.sensors_active.get(),
+        "uplink_connected": m.uplink_connected.get() == 1,
+        "dead_letters": {"held": ctx.dead_letters.len(), "recent": ctx.dead_letters.recent(10)},
+        "faults_enabled": Faults::enabled(),
+    })
+}
+
+async fn faults(State(ctx): State<Arc<Ctx>>, Json(req): Json<FaultRequest>) -> Response {
+    match ctx.faults.arm(&req) {
+        Ok(()) => (StatusCode::OK, "armed\n").into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    }
+}

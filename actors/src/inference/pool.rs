@@ -1,0 +1,254 @@
+//! The inference dispatcher: bounded queue, micro-batching, worker supervision, fallback.
+
+use super::worker::{InferenceWorker, WorkerArgs, WorkerMsg};
+use super::ScoreRequest;
+use crate::ctx::Ctx;
+use crate::metrics::ReasonLabel;
+use crate::model::Scorer;
+use crate::status::StageState;
+use crate::supervisor::policy::{RestartTracker, Verdict};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
+use rand::rngs::SmallRng;
+use rand::SeedableRng;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::warn;
+
+/// Status condition while the fallback rule is in use.
+pub const INFERENCE_FALLBACK: &str = "inference_fallback";
+
+/// Messages of the pool.
+#[derive(Debug)]
+pub enum PoolMsg {
+    /// A feature vector to score.
+    Score(Box<ScoreRequest>),
+    /// The oldest queued request has waited `max_wait`: send what is queued.
+    Flush,
+    /// A worker finished its batch (`error` if the model failed and the rule stood in).
+    Done {
+        /// Worker index.
+        worker: usize,
+        /// The model error, if any.
+        error: Option<String>,
+    },
+    /// Restart worker `i` after its backoff.
+    RestartWorker(usize),
+    /// Look for hung workers.
+    HangCheck,
+}
+
+/// The pool actor.
+pub struct InferencePool;
+
+struct Worker {
+    actor: Option<ActorRef<WorkerMsg>>,
+    /// Set while a batch runs: when it started and how many requests it holds.
+    busy: Option<(Instant, usize)>,
+    tracker: RestartTracker,
+}
+
+/// State built in `pre_start`.
+pub struct PoolState {
+    ctx: Arc<Ctx>,
+    queue: VecDeque<(Box<ScoreRequest>, Instant)>,
+    workers: Vec<Worker>,
+    by_actor: HashMap<ActorId, usize>,
+    flush_pending: bool,
+    failures: u32,
+    fallback_until: Option<Instant>,
+    fallback: Arc<Scorer>,
+    rng: SmallRng,
+}
+
+impl Actor for InferencePool {
+    type Msg = PoolMsg;
+    type State = PoolState;
+    type Arguments = Arc<Ctx>;
+
+    async fn pre_start(&self, myself: ActorRef<PoolMsg>, ctx: Arc<Ctx>) -> Result<PoolState, ActorProcessingErr> {
+        if ctx.faults.start_fails("inference") {
+            return Err("injected fault: inference cannot start".into());
+        }
+        let cfg = &ctx.cfg.inference;
+        let fallback = Arc::new(Scorer::fallback(ctx.scorer().feature_names().to_vec()));
+        let mut st = PoolState {
+            queue: VecDeque::with_capacity(cfg.queue_capacity.min(65_536)),
+            workers: (0..cfg.workers)
+                .map(|_| Worker { actor: None, busy: None, tracker: RestartTracker::default() })
+                .collect(),
+            by_actor: HashMap::new(),
+            flush_pending: false,
+            failures: 0,
+            fallback_until: None,
+            fallback,
+            rng: SmallRng::from_os_rng(),
+            ctx,
+        };
+        for i in 0..st.workers.len() {
+            spawn_worker(&myself, &mut st, i).await?;
+        }
+        let every = (st.ctx.cfg.inference.hang_timeout.get() / 4).max(Duration::from_millis(50));
+        myself.send_interval(every, || PoolMsg::HangCheck);
+        Ok(st)
+    }
+
+    async fn handle(&self, myself: ActorRef<PoolMsg>, msg: PoolMsg, st: &mut PoolState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PoolMsg::Score(req) => {
+                st.ctx.faults.check("inference").await;
+                if st.queue.len() >= st.ctx.cfg.inference.queue_capacity {
+                    st.queue.pop_front();
+                    st.ctx.metrics.inference_shed.inc();
+                }
+                st.queue.push_back((req, Instant::now()));
+                dispatch(&myself, st, false);
+            }
+            PoolMsg::Flush => {
+                st.flush_pending = false;
+                dispatch(&myself, st, true);
+            }
+            PoolMsg::Done { worker, error } => {
+                if let Some(w) = st.workers.get_mut(worker) {
+                    w.busy = None;
+                }
+                on_outcome(st, error);
+                dispatch(&myself, st, false);
+            }
+            PoolMsg::RestartWorker(i) => {
+                if st.workers.get(i).is_some_and(|w| w.actor.is_none()) {
+                    if let Err(e) = spawn_worker(&myself, st, i).await {
+                        worker_failed(&myself, st, i, e.to_string());
+                    }
+                }
+                dispatch(&myself, st, false);
+            }
+            PoolMsg::HangCheck => hang_check(&myself, st),
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(&self, myself: ActorRef<PoolMsg>, evt: SupervisionEvent, st: &mut PoolState) -> Result<(), ActorProcessingErr> {
+        let (cell, error) = match evt {
+            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),
+            _ => return Ok(()),
+        };
+        if let Some(i) = st.by_actor.remove(&cell.get_id()) {
+            if st.workers[i].actor.as_ref().is_some_and(|a| a.get_id() == cell.get_id()) {
+                worker_failed(&myself, st, i, error);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn spawn_worker(myself: &ActorRef<PoolMsg>, st: &mut PoolState, i: usize) -> Result<(), ActorProcessingErr> {
+    let args = WorkerArgs { index: i, pool: myself.clone(), ctx: st.ctx.clone() };
+    let (actor, _) = Actor::spawn_linked(None, InferenceWorker, args, myself.get_cell()).await?;
+    st.by_actor.insert(actor.get_id(), i);
+    let w = &mut st.workers[i];
+    w.tracker.started(Instant::now());
+    w.actor = Some(actor);
+    w.busy = None;
+    Ok(())
+}
+
+fn worker_failed(myself: &ActorRef<PoolMsg>, st: &mut PoolState, i: usize, error: String) {
+    let w = &mut st.workers[i];
+    w.actor = None;
+    if let Some((_, n)) = w.busy.take() {
+        st.ctx
+            .metrics
+            .samples_dropped
+            .get_or_create(&ReasonLabel { reason: "inference_worker_failed" })
+            .inc_by(n as u64);
+    }
+    st.ctx.metrics.restart("inference_worker");
+    let verdict = w.tracker.on_failure(&st.ctx.cfg.supervisor, Instant::now(), &mut st.rng);
+    let state = match verdict {
+        Verdict::Restart(_) => StageState::Restarting,
+        Verdict::Escalate(_) => StageState::Escalated,
+    };
+    st.ctx.status.stage("inference_worker", state, Some(error.clone()));
+    warn!(message = "Inference worker failed; restarting.", worker = i, %error, retry_in_ms = verdict.delay().as_millis() as u64);
+    myself.send_after(verdict.delay(), move || PoolMsg::RestartWorker(i));
+}
+
+fn hang_check(myself: &ActorRef<PoolMsg>, st: &mut PoolState) {
+    let limit = st.ctx.cfg.inference.hang_timeout.get();
+    let hung: Vec<usize> = st
+        .workers
+        .iter()
+        .enumerate()
+        .filter(|(_, w)| w.busy.is_some_and(|(t, _)| t.elapsed() > limit))
+        .map(|(i, _)| i)
+        .collect();
+    for i in hung {
+        if let Some(a) = st.workers[i].actor.take() {
+            st.by_actor.remove(&a.get_id());
+            // The blocking thread cannot be interrupted; the actor is killed and replaced so
+            // new batches go elsewhere, and its results, if they ever come, are dropped.
+            a.kill();
+        }
+        worker_failed(myself, st, i, format!("hung for more than {limit:?}"));
+    }
+    let stages = st.ctx.status.stages();
+    if stages.get("inference_worker").is_some_and(|s| s.state != StageState::Running)
+        && st.workers.iter().all(|w| w.actor.is_some())
+    {
+        st.ctx.status.stage("inference_worker", StageState::Running, None);
+    }
+}
+
+fn on_outcome(st: &mut PoolState, error: Option<String>) {
+    let now = Instant::now();
+    match error {
+        None => {
+            st.failures = 0;
+            if st.fallback_until.is_some_and(|t| now >= t) {
+                st.fallback_until = None;
+                st.ctx.status.condition(INFERENCE_FALLBACK, None);
+            }
+        }
+        Some(e) => {
+            st.failures += 1;
+            if st.failures >= st.ctx.cfg.inference.fallback_after && st.fallback_until.is_none() {
+                st.fallback_until = Some(now + st.ctx.cfg.inference.fallback_cooldown.get());
+                st.ctx.status.condition(INFERENCE_FALLBACK, Some(e.clone()));
+                warn!(message = "Model failing; fallback rule in use.", error = %e);
+            }
+        }
+    }
+}
+
+fn dispatch(myself: &ActorRef<PoolMsg>, st: &mut PoolState, force: bool) {
+    let cfg = &st.ctx.cfg.inference;
+    let (max_batch, max_wait) = (cfg.max_batch, cfg.max_wait.get());
+    while !st.queue.is_empty() {
+        let ready = force
+            || st.queue.len() >= max_batch
+            || st.queue.front().is_some_and(|(_, t)| t.elapsed() >= max_wait);
+        if !ready {
+            break;
+        }
+        let Some(i) = st.workers.iter().position(|w| w.actor.is_some() && w.busy.is_none()) else {
+            break;
+        };
+        let n = st.queue.len().min(max_batch);
+        let reqs: Vec<ScoreRequest> = st.queue.drain(..n).map(|(r, _)| *r).collect();
+        let in_fallback = st.fallback_until.is_some_and(|t| Instant::now() < t);
+        let scorer = if in_fallback { st.fallback.clone() } else { st.ctx.scorer() };
+        let w = &mut st.workers[i];
+        let sent = w.actor.as_ref().is_some_and(|a| {
+            a.cast(WorkerMsg::Batch { reqs, scorer, fallback: st.fallback.clone() }).is_ok()
+        });
+        if sent {
+            w.busy = Some((Instant::now(), n));
+        }
+    }
+    if !st.queue.is_empty() && !st.flush_pending {
+        st.flush_pending = true;
+        myself.send_after(max_wait, || PoolMsg::Flush);
+    }
+}

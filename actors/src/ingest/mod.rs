@@ -1,0 +1,208 @@
+//! Ingest: one MQTT connection to the local broker, payload parsing, routing to sensors.
+//!
+//! Design constraints: the rumqttc event loop is polled in its own task and casts every
+//! packet in, so the mailbox is never blocked by the network. Every rejected message is
+//! counted by reason, kept as a dead letter and logged at a limited rate; none stops the
+//! gateway. Subscriptions are renewed on every ConnAck because sessions are clean.
+
+pub mod parse;
+
+use crate::config::{check, ConfigError};
+use crate::ctx::Ctx;
+use crate::duration::Dur;
+use crate::mqtt::{self, LinkEvent, ReconnectBackoff};
+use crate::ratelog::RateLog;
+use crate::sensor::{SampleBatch, SensorSupMsg};
+use crate::status::{now_ms, StageState};
+use parse::{Limits, TopicFilter};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use rumqttc::{AsyncClient, Event, Packet, QoS};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
+
+/// Status condition set while the ingest broker is unreachable.
+pub const INGEST_DOWN: &str = "ingest_down";
+
+/// `[ingest]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// The local broker sensors publish to.
+    pub url: String,
+    /// Subscribed filters; each has exactly one `+` level, the sensor id.
+    pub topics: Vec<String>,
+    /// QoS of the ingest subscriptions (0 or 1).
+    pub qos: u8,
+    /// Largest payload accepted, bytes.
+    pub max_payload_bytes: usize,
+    /// Most samples in one batch payload.
+    pub max_batch_samples: usize,
+    /// How far ahead of the gateway's clock a sample timestamp may be.
+    pub max_clock_skew: Dur,
+    /// MQTT keep-alive of the ingest connection.
+    pub keep_alive: Dur,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            url: "mqtt://127.0.0.1:1883".into(),
+            topics: vec!["sensors/+/data".into()],
+            qos: 1,
+            max_payload_bytes: 256 * 1024,
+            max_batch_samples: 10_000,
+            max_clock_skew: Dur::secs(300),
+            keep_alive: Dur::secs(30),
+        }
+    }
+}
+
+impl IngestConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        mqtt::parse_url(&self.url).map_err(|r| ConfigError::new("ingest.url", r))?;
+        check(!self.topics.is_empty(), "ingest.topics", "needs at least one filter")?;
+        for t in &self.topics {
+            TopicFilter::new(t).map_err(|r| ConfigError::new("ingest.topics", r))?;
+        }
+        check(self.qos <= 1, "ingest.qos", "must be 0 or 1")?;
+        check(
+            (64..=16 << 20).contains(&self.max_payload_bytes),
+            "ingest.max_payload_bytes",
+            "must be between 64 and 16777216",
+        )?;
+        check(self.max_batch_samples > 0, "ingest.max_batch_samples", "must be greater than 0")?;
+        check(
+            self.keep_alive.get() >= Duration::from_secs(1),
+            "ingest.keep_alive",
+            "must be at least 1s",
+        )
+    }
+}
+
+/// Messages of the ingest actor.
+#[derive(Debug)]
+pub enum IngestMsg {
+    /// Something happened on the MQTT connection.
+    Link(LinkEvent, Instant),
+}
+
+/// The ingest actor.
+pub struct IngestActor;
+
+/// State built in `pre_start`.
+pub struct IngestState {
+    ctx: Arc<Ctx>,
+    client: AsyncClient,
+    poller: JoinHandle<()>,
+    filters: Vec<TopicFilter>,
+    limits: Limits,
+    log: RateLog,
+    connected: bool,
+}
+
+impl Actor for IngestActor {
+    type Msg = IngestMsg;
+    type State = IngestState;
+    type Arguments = Arc<Ctx>;
+
+    async fn pre_start(&self, myself: ActorRef<IngestMsg>, ctx: Arc<Ctx>) -> Result<IngestState, ActorProcessingErr> {
+        if ctx.faults.start_fails("ingest") {
+            return Err("injected fault: ingest cannot start".into());
+        }
+        let cfg = &ctx.cfg.ingest;
+        let url = mqtt::parse_url(&cfg.url)?;
+        let filters = cfg
+            .topics
+            .iter()
+            .map(|t| TopicFilter::new(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let client_id = format!("edgegw-{}-ingest-{}", ctx.cfg.gateway.id, std::process::id());
+        let opts = mqtt::options(&url, &client_id, cfg.keep_alive.get(), cfg.max_payload_bytes + 1024);
+        let (client, el) = mqtt::client(opts, 64);
+        let me = myself.clone();
+        let poller = mqtt::spawn_event_loop(el, ReconnectBackoff::default(), move |ev| {
+            me.cast(IngestMsg::Link(ev, Instant::now())).is_ok()
+        });
+        ctx.status.stage("ingest", StageState::Running, None);
+        Ok(IngestState {
+            limits: Limits {
+                max_payload_bytes: cfg.max_payload_bytes,
+                max_batch_samples: cfg.max_batch_samples,
+                max_future_ms: cfg.max_clock_skew.get().as_millis() as i64,
+            },
+            ctx,
+            client,
+            poller,
+            filters,
+            log: RateLog::new(Duration::from_secs(10)),
+            connected: false,
+        })
+    }
+
+    async fn post_stop(&self, _: ActorRef<IngestMsg>, st: &mut IngestState) -> Result<(), ActorProcessingErr> {
+        st.poller.abort();
+        let _ = st.client.try_disconnect();
+        Ok(())
+    }
+
+    async fn handle(&self, _: ActorRef<IngestMsg>, msg: IngestMsg, st: &mut IngestState) -> Result<(), ActorProcessingErr> {
+        st.ctx.faults.check("ingest").await;
+        match msg {
+            IngestMsg::Link(LinkEvent::Event(Event::Incoming(Packet::Publish(p))), at) => {
+                on_publish(st, &p.topic, &p.payload, at);
+            }
+            IngestMsg::Link(LinkEvent::Event(Event::Incoming(Packet::ConnAck(_))), _) => {
+                let qos = if st.ctx.cfg.ingest.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+                for t in &st.ctx.cfg.ingest.topics {
+                    // Queued locally; a full queue means the link is already failing and the
+                    // next ConnAck subscribes again.
+                    let _ = st.client.try_subscribe(t.clone(), qos);
+                }
+                st.connected = true;
+                st.ctx.status.condition(INGEST_DOWN, None);
+                info!(message = "Ingest connected.", url = %st.ctx.cfg.ingest.url);
+            }
+            IngestMsg::Link(LinkEvent::Down { error, retry_in }, at) => {
+                st.ctx.status.condition(INGEST_DOWN, Some(error.clone()));
+                if st.connected || st.log.allow("ingest_down", at).is_some() {
+                    warn!(message = "Ingest broker unreachable.", %error, retry_in_ms = retry_in.as_millis() as u64);
+                }
+                st.connected = false;
+            }
+            IngestMsg::Link(LinkEvent::Event(_), _) => {}
+        }
+        Ok(())
+    }
+}
+
+fn on_publish(st: &mut IngestState, topic: &str, payload: &[u8], received: Instant) {
+    let ctx = &st.ctx;
+    ctx.metrics.ingest_bytes.inc_by(payload.len() as u64);
+    let parsed = parse::sensor_of(&st.filters, topic)
+        .and_then(|sensor| parse::parse_json(payload, now_ms(), &st.limits).map(|s| (sensor, s)));
+    match parsed {
+        Ok((sensor, samples)) => {
+            let msg = SensorSupMsg::Deliver {
+                sensor: sensor.into(),
+                batch: SampleBatch { samples, received },
+            };
+            if !ctx.stages.sensors.cast(msg) {
+                ctx.metrics
+                    .samples_dropped
+                    .get_or_create(&crate::metrics::ReasonLabel { reason: "sensors_restarting" })
+                    .inc();
+            }
+        }
+        Err(r) => {
+            let code = r.code();
+            ctx.metrics.reject(code);
+            ctx.dead_letters.push(topic, code, r.to_string(), payload);
+            if let Some(suppressed) = st.log.allow(code, received) {
+                warn!(message = "Ingest message rejected.", reason = code, %topic, error = %r, suppressed);
+            }
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! edgegw's supervised actor system: MQTT ingest → per-sensor window actors → pooled model
+//! inference → decisions upstream, under a supervision tree with restart policies.
+//!
+//! # Layout
+//!
+//! - [`config`]: the whole configuration, one section per stage, validated at load time.
+//! - [`system`]: starts a gateway (embedded broker, model, root supervisor) and stops it.
+//! - [`supervisor`]: restart policy and the root supervisor.
+//! - [`ingest`]: the MQTT subscriber and payload parsing.
+//! - [`sensor`]: per-sensor actors (window, baseline, decisions, summaries) and their supervisor.
+//! - [`inference`]: the micro-batching pool and its workers.
+//! - [`model`]: the autoencoder model package, training, int8 variant and fallback rule.
+//! - [`uplink`]: commits and publishes decisions upstream; the outbox seam for the store.
+//! - [`http`]: `/healthz`, `/readyz`, `/status`, `/metrics`.
+//! - [`sim`]: a deterministic simulated sensor fleet (demo, training, tests).
+//! - [`metrics`], [`status`], [`deadletter`], [`fault`]: shared instruments and state.
+
+pub mod broker;
+pub mod config;
+pub mod ctx;
+pub mod deadletter;
+pub mod duration;
+pub mod fault;
+pub mod http;
+pub mod inference;
+pub mod ingest;
+pub mod metrics;
+pub mod model;
+pub mod mqtt;
+pub mod ratelog;
+pub mod sensor;
+pub mod sim;
+pub mod status;
+pub mod supervisor;
+pub mod system;
+pub mod uplink;
+
+pub use config::{ConfigError, GatewayConfig};
+pub use system::{Gateway, StartError};

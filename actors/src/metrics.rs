@@ -1,0 +1,202 @@
+//! The gateway's instruments, named as `SPEC.md` fixes them, rendered as Prometheus text.
+//!
+//! Design constraints: every instrument is a cheap atomic updated on the data path without
+//! locks beyond a label-set lookup; label values come from small fixed sets of `&'static str`
+//! (never a sensor id), so cardinality is bounded. Latency histograms resolve 10 µs to ~10 s.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// `{reason}` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// A fixed reason code, e.g. `malformed_json`.
+    pub reason: &'static str,
+}
+
+/// `{class}` label: `alert`, `summary`, `raw`, `status`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabel {
+    /// Uplink message class.
+    pub class: &'static str,
+}
+
+/// `{stage}` label: `ingest`, `sensors`, `sensor`, `inference`, `inference_worker`, `uplink`, `http`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabel {
+    /// Supervised stage name.
+    pub stage: &'static str,
+}
+
+/// `{kind}` label for feedback.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// Feedback kind.
+    pub kind: &'static str,
+}
+
+/// All instruments; one instance per gateway, shared behind an `Arc`.
+pub struct Metrics {
+    registry: Registry,
+    /// Samples accepted into a sensor window.
+    pub samples_ingested: Counter,
+    /// Messages or samples rejected, by reason.
+    pub ingest_rejected: Family<ReasonLabel, Counter>,
+    /// Payload bytes received on ingest topics.
+    pub ingest_bytes: Counter,
+    /// Samples accepted by ingest but not processed (sensor restarting, overload), by reason.
+    pub samples_dropped: Family<ReasonLabel, Counter>,
+    /// Feature vectors scored.
+    pub inferences: Counter,
+    /// Feature vectors per inference batch.
+    pub inference_batch_size: Histogram,
+    /// Wall time of one batch through the model.
+    pub inference_seconds: Histogram,
+    /// Requests shed from the inference queue under overload (oldest first).
+    pub inference_shed: Counter,
+    /// Batches scored by the fallback rule instead of the model.
+    pub inference_fallback_batches: Counter,
+    /// From the sample that completed a window being received to its decision.
+    pub decision_latency_seconds: Histogram,
+    /// Decisions made (alert or not).
+    pub decisions: Counter,
+    /// Alerts raised and sent upstream.
+    pub alerts: Counter,
+    /// Alerts withheld by the per-sensor cooldown.
+    pub alerts_suppressed: Counter,
+    /// Messages handed to the uplink, by class.
+    pub uplink_messages: Family<ClassLabel, Counter>,
+    /// Payload bytes handed to the uplink.
+    pub uplink_bytes: Family<ClassLabel, Counter>,
+    /// Uplink messages dropped before the broker acknowledged them, by reason.
+    pub uplink_dropped: Family<ReasonLabel, Counter>,
+    /// 1 while the uplink MQTT session is up.
+    pub uplink_connected: Gauge,
+    /// Outbound records waiting for the broker's acknowledgement, by class.
+    pub store_backlog: Family<ClassLabel, Gauge>,
+    /// Bytes held by the store.
+    pub store_bytes: Gauge,
+    /// Records evicted from the store to keep its budget, by class.
+    pub store_evicted: Family<ClassLabel, Counter>,
+    /// Restarts of supervised actors, by stage.
+    pub actor_restarts: Family<StageLabel, Counter>,
+    /// Feedback messages applied, by kind.
+    pub feedback: Family<KindLabel, Counter>,
+    /// Feedback messages dropped (rate limit or malformed), by kind.
+    pub feedback_dropped: Family<KindLabel, Counter>,
+    /// Sensors with a live window actor.
+    pub sensors_active: Gauge,
+}
+
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    // 10 µs · 2^k, k = 0..21 → 10 µs .. ~10.5 s.
+    exponential_buckets(10e-6, 2.0, 21)
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every instrument.
+    pub fn new() -> Self {
+        let mut r = Registry::default();
+        macro_rules! reg {
+            ($name:literal, $help:literal, $m:expr) => {{
+                let m = $m;
+                r.register($name, $help, m.clone());
+                m
+            }};
+        }
+        let m = Metrics {
+            samples_ingested: reg!("edgegw_samples_ingested", "Samples accepted into a sensor window.", Counter::default()),
+            ingest_rejected: reg!("edgegw_ingest_rejected", "Ingest messages or samples rejected, by reason.", Family::default()),
+            ingest_bytes: reg!("edgegw_ingest_bytes", "Payload bytes received on ingest topics.", Counter::default()),
+            samples_dropped: reg!("edgegw_samples_dropped", "Accepted samples not processed, by reason.", Family::default()),
+            inferences: reg!("edgegw_inferences", "Feature vectors scored.", Counter::default()),
+            inference_batch_size: reg!("edgegw_inference_batch_size", "Feature vectors per inference batch.", Histogram::new(exponential_buckets(1.0, 2.0, 11))),
+            inference_seconds: reg!("edgegw_inference_seconds", "Wall time of one inference batch.", Histogram::new(latency_buckets())),
+            inference_shed: reg!("edgegw_inference_shed", "Inference requests shed under overload, oldest first.", Counter::default()),
+            inference_fallback_batches: reg!("edgegw_inference_fallback_batches", "Batches scored by the fallback rule.", Counter::default()),
+            decision_latency_seconds: reg!("edgegw_decision_latency_seconds", "Sample received to decision made.", Histogram::new(latency_buckets())),
+            decisions: reg!("edgegw_decisions", "Decisions made.", Counter::default()),
+            alerts: reg!("edgegw_alerts", "Alerts raised.", Counter::default()),
+            alerts_suppressed: reg!("edgegw_alerts_suppressed", "Alerts withheld by the per-sensor cooldown.", Counter::default()),
+            uplink_messages: reg!("edgegw_uplink_messages", "Messages handed to the uplink, by class.", Family::default()),
+            uplink_bytes: reg!("edgegw_uplink_bytes", "Payload bytes handed to the uplink.", Family::default()),
+            uplink_dropped: reg!("edgegw_uplink_dropped", "Uplink messages dropped before acknowledgement, by reason.", Family::default()),
+            uplink_connected: reg!("edgegw_uplink_connected", "1 while the uplink session is up.", Gauge::default()),
+            store_backlog: reg!("edgegw_store_backlog", "Outbound records awaiting acknowledgement, by class.", Family::default()),
+            store_bytes: reg!("edgegw_store_bytes", "Bytes held by the store.", Gauge::default()),
+            store_evicted: reg!("edgegw_store_evicted", "Records evicted to keep the store budget, by class.", Family::default()),
+            actor_restarts: reg!("edgegw_actor_restarts", "Restarts of supervised actors, by stage.", Family::default()),
+            feedback: reg!("edgegw_feedback", "Feedback messages applied, by kind.", Family::default()),
+            feedback_dropped: reg!("edgegw_feedback_dropped", "Feedback messages dropped, by kind.", Family::default()),
+            sensors_active: reg!("edgegw_sensors_active", "Sensors with a live window actor.", Gauge::default()),
+            registry: Registry::default(),
+        };
+        Metrics { registry: r, ..m }
+    }
+
+    /// Counts one rejection with `reason`.
+    pub fn reject(&self, reason: &'static str) {
+        self.ingest_rejected
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// Counts one restart of `stage`.
+    pub fn restart(&self, stage: &'static str) {
+        self.actor_restarts.get_or_create(&StageLabel { stage }).inc();
+    }
+
+    /// Value of a rejection counter (for status and tests).
+    pub fn rejected(&self, reason: &'static str) -> u64 {
+        self.ingest_rejected
+            .get_or_create(&ReasonLabel { reason })
+            .get()
+    }
+
+    /// Value of a restart counter.
+    pub fn restarts(&self, stage: &'static str) -> u64 {
+        self.actor_restarts.get_or_create(&StageLabel { stage }).get()
+    }
+
+    /// Prometheus text exposition of every instrument.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(16 * 1024);
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_spec_names() {
+        let m = Metrics::new();
+        m.samples_ingested.inc();
+        m.reject("malformed_json");
+        m.restart("inference");
+        m.decision_latency_seconds.observe(0.00002);
+        let text = m.render();
+        for name in [
+            "edgegw_samples_ingested_total 1",
+            "edgegw_ingest_rejected_total{reason=\"malformed_json\"} 1",
+            "edgegw_actor_restarts_total{stage=\"inference\"} 1",
+            "edgegw_decision_latency_seconds_bucket",
+            "edgegw_sensors_active",
+        ] {
+            assert!(text.contains(name), "missing {name} in\n{text}");
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! One sensor: its window, baseline, decisions and period summary.
+//!
+//! Design constraints: per sample, constant work (window update, summary update); per hop,
+//! one feature vector sent to the inference pool; per decision, one threshold comparison.
+//! Decisions come back as messages ([`SensorMsg::Scored`]), so the actor never waits on the
+//! model. Alerts of one sensor are spaced by `alert_cooldown`; suppressed ones are counted.
+
+use super::baseline::Baseline;
+use super::summary::PeriodSummary;
+use super::window::{Sample, Window, WindowStats};
+use super::SampleBatch;
+use crate::ctx::Ctx;
+use crate::inference::{PoolMsg, ScoreRequest, Scored};
+use crate::metrics::ReasonLabel;
+use crate::ratelog::RateLog;
+use crate::status::now_ms;
+use crate::uplink::{Class, Outbound, UplinkMsg};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde_json::{json, Map, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing::warn;
+
+/// Messages of a sensor actor.
+#[derive(Debug)]
+pub enum SensorMsg {
+    /// New samples from ingest.
+    Samples(SampleBatch),
+    /// A decision's score, back from the inference pool.
+    Scored(Box<Scored>),
+    /// Close the summary period `[start, end)` (ms) and send it upstream.
+    Summarize {
+        /// Period start, ms.
+        start: i64,
+        /// Period end, ms.
+        end: i64,
+    },
+    /// Overrides (or with `None` restores) the model's decision threshold for this sensor.
+    SetThreshold(Option<f32>),
+    /// The current window's raw samples, oldest first.
+    RawWindow(RpcReplyPort<Vec<Sample>>),
+}
+
+/// A sensor actor; everything it needs comes in [`SensorArgs`].
+pub struct SensorActor;
+
+/// Spawn arguments.
+pub struct SensorArgs {
+    /// Sensor id (topic level).
+    pub sensor: Arc<str>,
+    /// Shared context.
+    pub ctx: Arc<Ctx>,
+}
+
+/// State built in `pre_start`.
+pub struct SensorState {
+    sensor: Arc<str>,
+    ctx: Arc<Ctx>,
+    window: Window,
+    baseline: Baseline,
+    summary: PeriodSummary,
+    threshold: Option<f32>,
+    last_alert: Option<Instant>,
+    cooldown: Duration,
+    log: RateLog,
+    /// Windows scored since the baseline was last saved to the context.
+    since_save: u32,
+}
+
+/// Windows between saves of an adapting baseline.
+const SAVE_EVERY: u32 = 64;
+
+impl Actor for SensorActor {
+    type Msg = SensorMsg;
+    type State = SensorState;
+    type Arguments = SensorArgs;
+
+    async fn pre_start(&self, _: ActorRef<SensorMsg>, args: SensorArgs) -> Result<SensorState, ActorProcessingErr> {
+        let ctx = args.ctx;
+        let cfg = &ctx.cfg.sensors;
+        let window = Window::new(cfg.window_config()).map_err(|e| format!("{e:?}"))?;
+        let saved = ctx.baselines.lock().get(&args.sensor).cloned();
+        let baseline = match saved {
+            Some(snap) => Baseline::restore(cfg.baseline_config(), cfg.bands, snap),
+            None => Baseline::new(cfg.baseline_config(), cfg.bands),
+        };
+        let seed = args.sensor.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        });
+        Ok(SensorState {
+            cooldown: cfg.alert_cooldown.get(),
+            sensor: args.sensor,
+            window,
+            baseline,
+            summary: PeriodSummary::new(seed),
+            threshold: None,
+            last_alert: None,
+            log: RateLog::new(Duration::from_secs(30)),
+            since_save: 0,
+            ctx,
+        })
+    }
+
+    async fn handle(&self, myself: ActorRef<SensorMsg>, msg: SensorMsg, st: &mut SensorState) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SensorMsg::Samples(batch) => {
+                st.ctx.faults.check("sensor").await;
+                on_samples(&myself, st, batch)
+            }
+            SensorMsg::Scored(s) => on_scored(st, *s),
+            SensorMsg::Summarize { start, end } => on_summarize(st, start, end),
+            SensorMsg::SetThreshold(t) => st.threshold = t,
+            SensorMsg::RawWindow(reply) => {
+                let _ = reply.send(st.window.samples());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleBatch) {
+    let ctx = st.ctx.clone();
+    let m = &ctx.metrics;
+    for s in batch.samples {
+        let stats = match st.window.push(s) {
+            Ok(stats) => stats,
+            Err(r) => {
+                let reason = r.reason();
+                m.reject(reason);
+                let payload = format!("{{\"ts\":{},\"v\":{}}}", s.ts, s.v);
+                st.ctx.dead_letters.push(&format!("sensor:{}", st.sensor), reason, String::new(), payload.as_bytes());
+                if let Some(suppressed) = st.log.allow(reason, batch.received) {
+                    warn!(message = "Sample rejected by its window.", sensor = %st.sensor, reason, ts = s.ts, suppressed);
+                }
+                continue;
+            }
+        };
+        m.samples_ingested.inc();
+        st.summary.add(s.v);
+        let warming = !st.baseline.is_ready();
+        if warming {
+            st.baseline.observe_sample(s.v);
+        }
+        let Some(stats) = stats else { continue };
+        if warming {
+            st.baseline.observe_window(&stats);
+            if st.baseline.is_ready() {
+                save_baseline(st);
+            }
+            continue;
+        }
+        let Some(features) = st.baseline.features(&stats) else { continue };
+        let req = ScoreRequest {
+            sensor: st.sensor.clone(),
+            features,
+            stats,
+            received: batch.received,
+            reply: myself.clone(),
+        };
+        if !st.ctx.stages.inference.cast(PoolMsg::Score(Box::new(req))) {
+            m.samples_dropped
+                .get_or_create(&ReasonLabel { reason: "inference_restarting" })
+                .inc();
+        }
+    }
+}
+
+fn save_baseline(st: &mut SensorState) {
+    st.since_save = 0;
+    st.ctx
+        .baselines
+        .lock()
+        .insert(st.sensor.clone(), st.baseline.snapshot());
+}
+
+fn on_scored(st: &mut SensorState, s: Scored) {
+    let m = &st.ctx.metrics;
+    m.decisions.inc();
+    m.decision_latency_seconds
+        .observe(s.req.received.elapsed().as_secs_f64());
+    let threshold = st.threshold.unwrap_or(s.threshold);
+    if s.score <= threshold {
+        st.baseline.adapt(&s.req.stats);
+        st.since_save += 1;
+        if st.since_save >= SAVE_EVERY {
+            save_baseline(st);
+        }
+        return;
+    }
+    let now = Instant::now();
+    if st.last_alert.is_some_and(|t| now.duration_since(t) < st.cooldown) {
+        m.alerts_suppressed.inc();
+        return;
+    }
+    st.last_alert = Some(now);
+    st.summary.alerts += 1;
+    m.alerts.inc();
+    let names = st.ctx.scorer().feature_names().to_vec();
+    let features: Map<String, Value> = names
+        .into_iter()
+        .zip(s.req.features.iter())
+        .map(|(n, v)| (n, json!(round(*v as f64))))
+        .collect();
+    let w: &WindowStats = &s.req.stats;
+    let mut body = Map::new();
+    body.insert("window".into(), json!({"start": w.start_ts, "end": w.end_ts, "n": w.n}));
+    body.insert("score".into(), json!(round(s.score as f64)));
+    body.insert("threshold".into(), json!(round(threshold as f64)));
+    body.insert("model".into(), json!({"name": s.model_name, "version": s.model_version}));
+    body.insert("features".into(), Value::Object(features));
+    if s.fallback {
+        body.insert("fallback".into(), json!(true));
+    }
+    send_up(st, Class::Alert, w.end_ts, body);
+}
+
+fn on_summarize(st: &mut SensorState, start: i64, end: i64) {
+    let Some(s) = st.summary.take() else { return };
+    let scorer = st.ctx.scorer();
+    let mut body = Map::new();
+    body.insert("period".into(), json!({"start": start, "end": end}));
+    body.insert("count".into(), json!(s.count));
+    for (k, v) in [("mean", s.mean), ("std", s.std), ("min", s.min), ("max", s.max), ("p50", s.p50), ("p95", s.p95)] {
+        body.insert(k.into(), json!(v));
+    }
+    body.insert("alerts".into(), json!(s.alerts));
+    body.insert("model".into(), json!({"name": scorer.name(), "version": scorer.version()}));
+    send_up(st, Class::Summary, end, body);
+}
+
+fn send_up(st: &SensorState, class: Class, ts: i64, body: Map<String, Value>) {
+    let out = Outbound {
+        class,
+        sensor: st.sensor.clone(),
+        ts,
+        body,
+        created: now_ms(),
+    };
+    if !st.ctx.stages.uplink.cast(UplinkMsg::Publish(Box::new(out))) {
+        st.ctx
+            .metrics
+            .uplink_dropped
+            .get_or_create(&ReasonLabel { reason: "uplink_restarting" })
+            .inc();
+    }
+}
+
+/// Rounds to 6 significant decimals so payloads stay short and stable.
+fn round(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 1e6).round() / 1e6
+    } else {
+        0.0
+    }
+}

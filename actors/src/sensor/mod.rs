@@ -1,0 +1,137 @@
+//! Per-sensor window actors and their supervisor.
+//!
+//! Design constraints: one actor per sensor owns that sensor's fixed-size window (constant
+//! work per sample, see [`window`]), its learned baseline ([`baseline`]) and its period summary
+//! ([`summary`]). The supervisor routes samples, spawns actors on first sample up to
+//! `max_sensors`, stops idle ones, and restarts crashed ones by policy: a crash loses at most
+//! the window, since the baseline lives in [`crate::ctx::Ctx::baselines`].
+
+pub mod actor;
+pub mod admission;
+pub mod baseline;
+pub mod baseline_types;
+pub mod features;
+pub mod moments;
+pub mod monotonic;
+pub mod offline;
+pub mod percentile;
+pub mod ring;
+pub mod spectrum;
+pub mod summary;
+pub mod supervisor;
+pub mod window;
+pub mod window_types;
+
+pub use actor::{SensorActor, SensorMsg};
+pub use supervisor::{SensorSupMsg, SensorSupervisor};
+
+use crate::config::{check, ConfigError};
+use crate::duration::Dur;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+use window::Sample;
+
+/// Samples for one sensor from one ingest message.
+#[derive(Debug, Clone)]
+pub struct SampleBatch {
+    /// The samples, in payload order.
+    pub samples: Vec<Sample>,
+    /// When ingest received the message (start of the decision-latency clock).
+    pub received: Instant,
+}
+
+/// `[sensors]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SensorsConfig {
+    /// Samples per window (the ring buffer's fixed capacity).
+    pub window: usize,
+    /// A feature vector is computed every `hop` samples once the window is full.
+    pub hop: usize,
+    /// FFT band magnitudes per window (the model's feature count depends on it).
+    pub bands: usize,
+    /// Samples older than the newest by more than this are rejected as late.
+    pub allowed_lateness: Dur,
+    /// Samples a new sensor spends learning its baseline before decisions start.
+    pub warmup_samples: usize,
+    /// Rate at which the baseline follows slow drift on normal windows (0 = frozen).
+    pub baseline_adapt_rate: f64,
+    /// Most sensors with a live actor; samples of further sensors are rejected.
+    pub max_sensors: usize,
+    /// A sensor without samples for this long is stopped (its baseline is kept).
+    pub idle_timeout: Dur,
+    /// After an alert, further alerts of the same sensor within this span are suppressed
+    /// (counted in `edgegw_alerts_suppressed_total`).
+    pub alert_cooldown: Dur,
+}
+
+impl Default for SensorsConfig {
+    fn default() -> Self {
+        Self {
+            window: 64,
+            hop: 16,
+            bands: 4,
+            allowed_lateness: Dur::secs(2),
+            warmup_samples: 600,
+            baseline_adapt_rate: 0.002,
+            max_sensors: 10_000,
+            idle_timeout: Dur::secs(600),
+            alert_cooldown: Dur::secs(30),
+        }
+    }
+}
+
+impl SensorsConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            (8..=4096).contains(&self.window),
+            "sensors.window",
+            "must be between 8 and 4096 samples",
+        )?;
+        check(
+            self.hop >= 1 && self.hop <= self.window,
+            "sensors.hop",
+            "must be between 1 and sensors.window",
+        )?;
+        check(
+            self.bands >= 1 && self.bands <= self.window / 2,
+            "sensors.bands",
+            "must be between 1 and sensors.window / 2",
+        )?;
+        check(
+            self.warmup_samples >= self.window && self.warmup_samples <= 1_000_000,
+            "sensors.warmup_samples",
+            "must be at least sensors.window and at most 1000000",
+        )?;
+        check(
+            (0.0..1.0).contains(&self.baseline_adapt_rate),
+            "sensors.baseline_adapt_rate",
+            "must be in [0, 1)",
+        )?;
+        check(self.max_sensors > 0, "sensors.max_sensors", "must be greater than 0")?;
+        check(
+            self.idle_timeout.get().as_secs() >= 1,
+            "sensors.idle_timeout",
+            "must be at least 1s",
+        )
+    }
+
+    /// The window configuration for each sensor actor.
+    pub fn window_config(&self) -> window::WindowConfig {
+        window::WindowConfig {
+            len: self.window,
+            hop: self.hop,
+            bands: self.bands,
+            allowed_lateness_ms: self.allowed_lateness.get().as_millis() as i64,
+        }
+    }
+
+    /// The baseline configuration for each sensor actor.
+    pub fn baseline_config(&self) -> baseline::BaselineConfig {
+        baseline::BaselineConfig {
+            warmup_samples: self.warmup_samples,
+            adapt_rate: self.baseline_adapt_rate,
+            clamp: 20.0,
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Starting and stopping one gateway: embedded broker, model, context, root supervisor.
+//!
+//! Design constraints: a model that cannot be loaded never stops the gateway — it runs on the
+//! fallback rule, degraded, with the reason in `/status`. Shutdown stops ingest first, lets
+//! in-flight windows reach their decisions and the uplink drain (bounded by a timeout), then
+//! stops everything.
+
+use crate::config::GatewayConfig;
+use crate::ctx::Ctx;
+use crate::model::{self, Scorer};
+use crate::supervisor::{RootMsg, RootSupervisor, Stage};
+use ractor::{Actor, ActorRef};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tracing::{error, info};
+
+/// Status condition while the configured model is refused.
+pub const MODEL_REFUSED: &str = "model_refused";
+
+/// Why a gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error("invalid config: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The embedded broker could not start.
+    #[error(transparent)]
+    Broker(#[from] crate::broker::BrokerError),
+    /// The actor system could not start.
+    #[error("actor system: {0}")]
+    Spawn(String),
+}
+
+/// A running gateway.
+pub struct Gateway {
+    /// Shared context (status, metrics, config).
+    pub ctx: Arc<Ctx>,
+    /// Where the embedded broker listens, if it runs.
+    pub broker: Option<SocketAddr>,
+    root: ActorRef<RootMsg>,
+    join: JoinHandle<()>,
+}
+
+/// Loads the configured model package, or the built-in one; on failure, the fallback rule
+/// and the reason.
+pub fn load_scorer(cfg: &GatewayConfig) -> (Scorer, Option<String>) {
+    let path = &cfg.inference.model;
+    let loaded = if path.as_os_str().is_empty() {
+        model::load_builtin()
+    } else {
+        model::load_package(path)
+    };
+    match loaded {
+        Ok(m) => (Scorer::Model(Arc::new(m)), None),
+        Err(e) => {
+            let why = format!("{}: {e}", if path.as_os_str().is_empty() { "built-in model".into() } else { path.display().to_string() });
+            (Scorer::fallback(crate::sensor::baseline::feature_names(cfg.sensors.bands)), Some(why))
+        }
+    }
+}
+
+impl Gateway {
+    /// Validates `cfg`, starts the embedded broker if configured, loads the model and starts
+    /// the supervision tree.
+    pub async fn start(mut cfg: GatewayConfig) -> Result<Gateway, StartError> {
+        cfg.validate()?;
+        let broker = if cfg.broker.embedded {
+            let c = cfg.broker.clone();
+            let addr = tokio::task::spawn_blocking(move || crate::broker::start(&c))
+                .await
+                .map_err(|e| StartError::Spawn(e.to_string()))??;
+            cfg.broker.bind = addr;
+            info!(message = "Embedded broker listening.", %addr);
+            Some(addr)
+        } else {
+            None
+        };
+        let (mut scorer, mut refused) = load_scorer(&cfg);
+        let names = crate::sensor::baseline::feature_names(cfg.sensors.bands);
+        if scorer.feature_names() != names.as_slice() {
+            refused = Some(format!(
+                "model features {:?} do not match the features of sensors.bands = {} ({names:?})",
+                scorer.feature_names(),
+                cfg.sensors.bands
+            ));
+            scorer = Scorer::fallback(names);
+        }
+        let ctx = Ctx::new(cfg, scorer);
+        if let Some(why) = refused {
+            error!(message = "Model refused; running on the fallback rule.", reason = %why);
+            ctx.status.condition(MODEL_REFUSED, Some(why));
+        } else {
+            let s = ctx.scorer();
+            info!(message = "Model loaded.", name = s.name(), version = s.version(), threshold = s.threshold());
+        }
+        Self::spawn(ctx, broker).await
+    }
+
+    async fn spawn(ctx: Arc<Ctx>, broker: Option<SocketAddr>) -> Result<Gateway, StartError> {
+        let (root, join) = Actor::spawn(None, RootSupervisor, ctx.clone())
+            .await
+            .map_err(|e| StartError::Spawn(e.to_string()))?;
+        Ok(Gateway { ctx, broker, root, join })
+    }
+
+    /// Stops ingest, waits up to `drain` for in-flight decisions and the uplink backlog, then
+    /// stops the tree.
+    pub async fn shutdown(self, drain: Duration) {
+        let _ = ractor::call_t!(self.root, RootMsg::StopStage, 6000, Stage::Ingest);
+        let deadline = Instant::now() + drain;
+        let m = &self.ctx.metrics;
+        let mut last = u64::MAX;
+        // In-flight windows settle when decisions stop changing; the uplink when its backlog is
+        // empty (or the link is down, in which case waiting does not help).
+        while Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let decisions = m.decisions.get();
+            let backlog: i64 = ["alert", "summary", "raw"]
+                .iter()
+                .map(|c| m.store_backlog.get_or_create(&crate::metrics::ClassLabel { class: c }).get())
+                .sum();
+            let linked = m.uplink_connected.get() == 1;
+            if decisions == last && (backlog == 0 || !linked) {
+                break;
+            }
+            last = decisions;
+        }
+        for s in [Stage::Http, Stage::Sensors, Stage::Inference, Stage::Uplink] {
+            let _ = ractor::call_t!(self.root, RootMsg::StopStage, 6000, s);
+        }
+        self.root.stop(Some("shutdown".into()));
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.join).await;
+    }
+}

@@ -1,0 +1,7 @@
+//! Fault injection for edgegw: the pieces the chaos scenarios, the tests and the demo use to
+//! break things on purpose.
+//!
+//! # Layout
+//!
+//! - [`proxy`]: a TCP fault proxy between the gateway and a broker (cut and heal the link).
+pub mod proxy;
