@@ -1,1 +1,71 @@
-fn main() {}
+//! Micro-benchmarks of the per-sample and per-decision hot paths: the sliding window (per
+//! sample, by window length), feature normalisation, and the model (per batch size).
+//! `cargo bench --bench features`; figures in docs/benchmarks.md.
+
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use edgegw_actors::model::{self, Scorer};
+use edgegw_actors::sensor::baseline::{feature_names, Baseline, BaselineConfig};
+use edgegw_actors::sensor::window::{Sample, Window, WindowConfig};
+use std::sync::Arc;
+
+fn series(n: usize) -> Vec<Sample> {
+    (0..n)
+        .map(|i| Sample { ts: 1_700_000_000_000 + i as i64 * 100, v: 1000.0 + (i as f64 * 0.1).sin() * 5.0 + ((i * 7919) % 13) as f64 * 0.1 })
+        .collect()
+}
+
+fn window_push(c: &mut Criterion) {
+    let mut g = c.benchmark_group("window_push_per_sample");
+    let data = series(100_000);
+    for len in [64usize, 256, 1024] {
+        g.throughput(Throughput::Elements(data.len() as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(len), &len, |b, &len| {
+            b.iter_batched(
+                || Window::new(WindowConfig { len, hop: len / 4, bands: 4, allowed_lateness_ms: 2000 }).unwrap(),
+                |mut w| {
+                    for s in &data {
+                        let _ = black_box(w.push(*s));
+                    }
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn features(c: &mut Criterion) {
+    let mut w = Window::new(WindowConfig { len: 64, hop: 16, bands: 4, allowed_lateness_ms: 2000 }).unwrap();
+    let mut b = Baseline::new(BaselineConfig { warmup_samples: 600, adapt_rate: 0.002, clamp: 20.0 }, 4);
+    let mut last = None;
+    for s in series(2000) {
+        if let Ok(Some(st)) = w.push(s) {
+            if !b.is_ready() {
+                b.observe_window(&st);
+            }
+            last = Some(st);
+        }
+        if !b.is_ready() {
+            b.observe_sample(s.v);
+        }
+    }
+    let stats = last.unwrap();
+    c.bench_function("baseline_features", |bn| bn.iter(|| black_box(b.features(black_box(&stats)))));
+}
+
+fn inference(c: &mut Criterion) {
+    let scorer = match model::load_builtin() {
+        Ok(m) => Scorer::Model(Arc::new(m)),
+        Err(_) => Scorer::fallback(feature_names(4)),
+    };
+    let mut g = c.benchmark_group("model_score_batch");
+    for n in [1usize, 16, 64, 256] {
+        let x: Vec<Vec<f32>> = (0..n).map(|i| (0..11).map(|j| ((i * 11 + j) as f32 * 0.37).sin()).collect()).collect();
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &x, |b, x| b.iter(|| black_box(scorer.score_batch(x))));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, window_push, features, inference);
+criterion_main!(benches);

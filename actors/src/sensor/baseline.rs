@@ -200,8 +200,8 @@ impl Baseline {
 
 #[cfg(test)]
 mod tests {
+    use super::super::window::{Sample, Window, WindowConfig};
     use super::*;
-    use crate::window::{Sample, Window, WindowConfig};
 
     const BANDS: usize = 4;
 

@@ -129,9 +129,9 @@ fn finish(x: f64, clamp: f64) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    use super::super::baseline::{Baseline, BaselineConfig};
+    use super::super::window::{Sample, Window, WindowConfig};
     use super::*;
-    use crate::baseline::{Baseline, BaselineConfig};
-    use crate::window::{Sample, Window, WindowConfig};
     use proptest::prelude::*;
 
     /// Runs `warm` then `test` through a window + baseline the way the sensor

@@ -239,6 +239,9 @@ mod tests {
             let mean = v.iter().sum::<f64>() / len as f64;
             let out = s.bands(v.iter().copied(), mean);
             assert_eq!(argmax(&out), b, "{out:?}");
+            // Periodic Hann on an exact-bin sine of amplitude A: |X|/n is A/4 at
+            // the bin and A/8 at each neighbour, 0 elsewhere; band = mean of 16 bins.
+            assert!((out[b] - 3.0 * 0.5 / 16.0).abs() < 1e-9, "{out:?}");
             let alloc = s.bands_alloc(v.iter().copied(), mean);
             assert_eq!(out, alloc);
         }

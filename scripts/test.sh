@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The one test command (README): installs what the tests need when it is missing, then runs
+# format, lint and the whole test suite (real brokers, real clients) in release mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || need_apt+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing ${need_apt[*]} (Debian packages)…"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# The Debian package may start a system broker on 1883; the tests never use it (free ports only).
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --features fault-injection -- -D warnings
+cargo test --workspace --release --features fault-injection "$@"

@@ -1,0 +1,220 @@
+//! End to end over real brokers and real MQTT clients: the `edgegw` binary between a
+//! mosquitto (or its embedded rumqttd) and `mosquitto_pub`/`mosquitto_sub`.
+
+mod common;
+
+use common::*;
+use edgegw_actors::sim::{Anomaly, AnomalyKind, Fleet, FleetConfig};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+const RATE_HZ: f64 = 10.0;
+
+/// Publishes every sample of `out` as batches of `batch` on one `mosquitto_pub -l` per sensor.
+fn publish_fleet(port: u16, fleet: &Fleet, out: &[(usize, i64, f64)], batch: usize) {
+    let mut by: BTreeMap<usize, Vec<(i64, f64)>> = BTreeMap::new();
+    for (i, t, v) in out {
+        by.entry(*i).or_default().push((*t, *v));
+    }
+    let pubs: Vec<_> = by
+        .into_iter()
+        .map(|(i, s)| {
+            let mut p = Pub::start(port, &format!("sensors/{}/data", fleet.id(i)), 1);
+            for chunk in s.chunks(batch) {
+                let body: Vec<String> = chunk.iter().map(|(t, v)| format!("[{t},{v}]")).collect();
+                p.send(&format!("{{\"samples\":[{}]}}", body.join(",")));
+            }
+            p
+        })
+        .collect();
+    for p in pubs {
+        p.finish();
+    }
+}
+
+/// Waits until every published sample is in and decisions stopped changing.
+fn settle(gw: &Gw, samples: f64) {
+    wait_until(Duration::from_secs(120), "all samples ingested", || {
+        gw.metric("edgegw_samples_ingested_total") >= samples
+    });
+    let mut last = -1.0;
+    wait_until(Duration::from_secs(60), "decisions to settle", || {
+        let d = gw.metric("edgegw_decisions_total");
+        let done = d == last;
+        last = d;
+        std::thread::sleep(Duration::from_millis(500));
+        done
+    });
+}
+
+#[test]
+fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
+    let mq = Mosquitto::start();
+    let url = mq.url();
+    let gw = Gw::start(&format!(
+        "[broker]\nembedded = false\n[ingest]\nurl = \"{url}\"\n[uplink]\nurl = \"{url}\"\n\
+         [summary]\nperiod = \"1s\"\n[sensors]\nalert_cooldown = \"0s\"\n"
+    ));
+    let sub = Sub::start(mq.port, "edgegw/gw-01/#");
+
+    let sensors = 10;
+    let secs = 240;
+    let start = edgegw_actors::status::now_ms() - 600_000;
+    let shift_at = start + 150_000;
+    let mut fleet = Fleet::new(
+        FleetConfig { sensors, rate_hz: RATE_HZ, seed: 7, anomaly_every_s: None, jitter_frac: 0.1 },
+        start,
+    );
+    fleet.inject(3, Anomaly { kind: AnomalyKind::LevelShift { sigma: 10.0 }, start_ms: shift_at, duration_ms: 1_000_000 });
+    let shifted = fleet.id(3).to_string();
+    let mut out = Vec::new();
+    fleet.tick(start + secs * 1000 - 1, &mut out);
+    let total = out.len();
+    publish_fleet(mq.port, &fleet, &out, 20);
+    settle(&gw, total as f64);
+
+    let decisions = gw.metric("edgegw_decisions_total");
+    wait_until(Duration::from_secs(20), "alerts upstream", || {
+        sub.json("/alerts/").len() as f64 >= gw.metric("edgegw_alerts_total")
+    });
+    let alerts = sub.json("/alerts/");
+    let (on_shifted, others): (Vec<_>, Vec<_>) = alerts.iter().partition(|(t, _)| t.ends_with(&format!("/{shifted}")));
+    let per_sensor = decisions / sensors as f64;
+    let false_rate = others.len() as f64 / (decisions - per_sensor).max(1.0);
+    println!(
+        "decisions {decisions}, alerts on the shifted sensor {}, false alerts on {} normal sensors: {} ({:.3}% of their decisions)",
+        on_shifted.len(),
+        sensors - 1,
+        others.len(),
+        false_rate * 100.0
+    );
+    assert!(decisions >= (sensors as f64) * 80.0, "too few decisions: {decisions}");
+    assert!(on_shifted.len() >= 10, "the level shift raised only {} alerts", on_shifted.len());
+    assert!(false_rate <= 0.01, "false-alert rate {false_rate} above 1%: {others:?}");
+    for (topic, a) in &on_shifted {
+        assert_eq!(topic, &format!("edgegw/gw-01/alerts/{shifted}"));
+        for k in ["id", "seq", "ts", "trace_id", "sensor", "window", "score", "threshold", "model", "features"] {
+            assert!(a.get(k).is_some(), "alert lacks {k}: {a}");
+        }
+        assert!(a["window"]["end"].as_i64().unwrap() >= shift_at, "alert before the shift: {a}");
+        assert_eq!(a["window"]["n"], 64);
+        assert!(a["score"].as_f64().unwrap() > a["threshold"].as_f64().unwrap());
+        assert_eq!(a["features"].as_object().unwrap().len(), 11);
+        assert_eq!(a["trace_id"].as_str().unwrap().len(), 32);
+        assert!(a["model"]["name"].is_string() && a["model"]["version"].is_string());
+    }
+
+    wait_until(Duration::from_secs(20), "a summary for every sensor", || {
+        sub.json("/summaries/").iter().map(|(t, _)| t.clone()).collect::<BTreeSet<_>>().len() >= sensors
+    });
+    for (_, s) in sub.json("/summaries/") {
+        for k in ["id", "seq", "ts", "trace_id", "sensor", "period", "count", "mean", "std", "min", "max", "p50", "p95", "alerts", "model"] {
+            assert!(s.get(k).is_some(), "summary lacks {k}: {s}");
+        }
+        assert!(s["min"].as_f64() <= s["p50"].as_f64() && s["p50"].as_f64() <= s["max"].as_f64());
+        assert!(s["period"]["end"].as_i64() > s["period"]["start"].as_i64());
+    }
+
+    // Ids are unique and seqs consecutive from 1: nothing committed went missing upstream.
+    let all: Vec<_> = sub.json("/alerts/").into_iter().chain(sub.json("/summaries/")).collect();
+    let seqs: BTreeSet<u64> = all.iter().map(|(_, v)| v["seq"].as_u64().unwrap()).collect();
+    let max = *seqs.iter().next_back().unwrap();
+    let missing: Vec<u64> = (1..=max).filter(|s| !seqs.contains(s)).collect();
+    assert!(missing.is_empty() || missing.iter().all(|s| *s > max - 50), "gaps in seq: {missing:?}");
+    let ids: BTreeSet<&str> = all.iter().map(|(_, v)| v["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), seqs.len(), "an id was reused");
+
+    assert_eq!(gw.stop(), Some(0), "clean shutdown exits 0");
+}
+
+#[test]
+fn malformed_payloads_are_rejected_counted_and_kept_while_good_data_flows() {
+    let port = free_port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let gw = Gw::start(&format!(
+        "[broker]\nembedded = true\nbind = \"127.0.0.1:{port}\"\n[ingest]\nurl = \"{url}\"\nmax_payload_bytes = 1024\n[uplink]\nurl = \"{url}\"\n"
+    ));
+    let now = edgegw_actors::status::now_ms();
+    let corpus: &[(&str, &str)] = &[
+        ("not json at all", "malformed_json"),
+        ("{\"v\": 1", "malformed_json"),
+        ("{\"v\": \"21.5\"}", "wrong_type"),
+        ("[1, 2, 3]", "wrong_type"),
+        ("{\"samples\": [[1731000000000]]}", "wrong_type"),
+        ("{\"samples\": \"many\"}", "wrong_type"),
+        ("{\"ts\": 1731000000000}", "wrong_type"),
+        ("{\"v\": 1e999}", "non_finite"),
+        ("{\"ts\": 99999999999999, \"v\": 1}", "timestamp"),
+        ("{\"ts\": 5, \"v\": 1}", "timestamp"),
+    ];
+    let mut bad = Pub::start(port, "sensors/bad/data", 1);
+    for (p, _) in corpus {
+        bad.send(p);
+    }
+    bad.send(&format!("{{\"v\": 1, \"pad\": \"{}\"}}", "x".repeat(2000)));
+    bad.finish();
+
+    // A good sensor: 700 samples, plus one duplicate and one far-too-late sample.
+    let mut good = Pub::start(port, "sensors/good/data", 1);
+    let t0 = now - 200_000;
+    for i in 0..700 {
+        let v = 20.0 + ((i as f64) * 0.3).sin();
+        good.send(&format!("{{\"ts\": {}, \"v\": {v}, \"unit\": \"C\"}}", t0 + i * 100));
+    }
+    good.send(&format!("{{\"ts\": {}, \"v\": 1}}", t0 + 699 * 100));
+    good.send(&format!("{{\"ts\": {}, \"v\": 1}}", t0));
+    good.finish();
+
+    wait_until(Duration::from_secs(30), "good samples ingested", || gw.metric("edgegw_samples_ingested_total") >= 700.0);
+    let mut expected: BTreeMap<&str, f64> = BTreeMap::new();
+    for (_, r) in corpus {
+        *expected.entry(r).or_default() += 1.0;
+    }
+    *expected.entry("oversize").or_default() += 1.0;
+    *expected.entry("duplicate").or_default() += 1.0;
+    *expected.entry("late").or_default() += 1.0;
+    wait_until(Duration::from_secs(10), "rejections counted", || {
+        expected.iter().all(|(r, n)| gw.metric(&format!("edgegw_ingest_rejected_total{{reason=\"{r}\"}}")) == *n)
+    });
+    assert_eq!(gw.metric("edgegw_samples_ingested_total"), 700.0);
+    let status = gw.status();
+    let held = status["dead_letters"]["held"].as_u64().unwrap();
+    assert_eq!(held as f64, expected.values().sum::<f64>(), "every rejection kept as a dead letter");
+    assert!(status["dead_letters"]["recent"].as_array().unwrap().iter().any(|d| d["reason"] == "late"));
+    assert_eq!(gw.get("/healthz").0, 200);
+    assert_eq!(gw.get("/readyz").0, 200);
+    assert_eq!(gw.stop(), Some(0));
+}
+
+#[test]
+fn config_errors_name_the_key_and_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("[sensors]\nwindow = 0\n", "sensors.window"),
+        ("[sensors]\nwindow = 32\nhop = 64\n", "sensors.hop"),
+        ("[inference]\nworkers = 0\n", "inference.workers"),
+        ("[sensors]\nwindow = \"large\"\n", "sensors.window"),
+        ("[uplink]\nprefx = \"x\"\n", "uplink.prefx"),
+        ("[summary]\nperiod = \"soon\"\n", "summary.period"),
+    ];
+    for (i, (toml, key)) in cases.iter().enumerate() {
+        let p = write(dir.path(), &format!("bad{i}.toml"), toml);
+        for args in [vec!["check-config".to_string(), p.display().to_string()], vec!["run".into(), "--config".into(), p.display().to_string()]] {
+            let out = std::process::Command::new(bin()).args(&args).output().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+            assert!(err.contains(key), "{args:?}: message does not name {key}: {err}");
+        }
+    }
+    let good = write(dir.path(), "good.toml", "[gateway]\nid = \"gw-7\"\n");
+    let out = std::process::Command::new(bin()).args(["check-config"]).arg(&good).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let out = std::process::Command::new(bin())
+        .args(["check-config"])
+        .arg(&good)
+        .env("EDGEGW_INFERENCE__MAX_BATCH", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("EDGEGW_INFERENCE__MAX_BATCH"));
+}
