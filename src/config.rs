@@ -26,14 +26,8 @@ pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>
         merge(&mut merged, user);
     }
     let sources = apply_env(&mut merged, env)?;
-    let cfg: Result<GatewayConfig, ConfigError> = serde_path_to_error::deserialize(merged).map_err(|e| {
-        let mut key = e.path().to_string();
-        let msg = e.inner().to_string();
-        if let Some(field) = msg.strip_prefix("unknown field `").and_then(|r| r.split('`').next()) {
-            key = if key == "." || key.is_empty() { field.to_string() } else { format!("{key}.{field}") };
-        }
-        ConfigError::new(key, msg)
-    });
+    let cfg: Result<GatewayConfig, ConfigError> = serde_path_to_error::deserialize(merged)
+        .map_err(|e| ConfigError::new(e.path().to_string(), e.inner().to_string()));
     let cfg = cfg.and_then(|c| c.validate().map(|()| c));
     cfg.map_err(|mut e| {
         if let Some(var) = sources.get(&e.key) {

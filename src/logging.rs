@@ -6,7 +6,7 @@ use tracing_subscriber::EnvFilter;
 
 fn filter(level: &str) -> EnvFilter {
     EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},rumqttd=warn,rumqttc=warn")))
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},rumqttd=warn,rumqttd::router::routing=off,rumqttc=warn")))
 }
 
 /// Logging for the long-running gateway.

@@ -224,6 +224,23 @@ fn sweep(st: &mut SensorSupState) {
     if stopped > 0 {
         info!(message = "Idle sensors stopped.", count = stopped);
     }
+    // Baselines outlive idle sensors so a returning sensor skips its warm-up, but not forever:
+    // beyond twice the sensor cap, those of sensors without an actor go.
+    let cap = st.ctx.cfg.sensors.max_sensors.saturating_mul(2);
+    let mut baselines = st.ctx.baselines.lock();
+    if baselines.len() > cap {
+        let excess = baselines.len() - cap;
+        let victims: Vec<Arc<str>> = baselines
+            .keys()
+            .filter(|k| !st.sensors.contains_key(*k))
+            .take(excess)
+            .cloned()
+            .collect();
+        for k in victims {
+            baselines.remove(&k);
+        }
+    }
+    drop(baselines);
     let policy = &st.ctx.cfg.supervisor;
     if st.ctx.status.has_condition(SENSOR_ESCALATED) && !st.sensors.values().any(|e| e.tracker.escalated(policy, now)) {
         st.ctx.status.condition(SENSOR_ESCALATED, None);

@@ -1,0 +1,172 @@
+//! The load benchmark: the release `edgegw` binary with its embedded broker, fed by N
+//! simulated sensors over real MQTT connections as fast as the broker accepts (QoS 1
+//! back-pressure), for a fixed time. Reports sustained samples/s and decisions/s end to end,
+//! decision latency p50/p99 (from the gateway's own histogram), and the gateway's RSS.
+//!
+//! `cargo bench --bench load -- [--sensors 1000] [--seconds 30] [--batch 10] [--conns 4]`
+//! Figures go to docs/benchmarks.md. Not a test: nothing here passes or fails on speed.
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn get(port: u16, path: &str) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    let _ = write!(s, "GET {path} HTTP/1.0\r\n\r\n");
+    let mut r = String::new();
+    let _ = s.read_to_string(&mut r);
+    r.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+fn metric(text: &str, series: &str) -> f64 {
+    text.lines()
+        .filter_map(|l| l.rsplit_once(' '))
+        .filter(|(k, _)| *k == series)
+        .filter_map(|(_, v)| v.parse::<f64>().ok())
+        .sum()
+}
+
+/// Quantile from cumulative histogram buckets (upper bound of the bucket that reaches q).
+fn hist_quantile(text: &str, name: &str, q: f64) -> f64 {
+    let mut buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{name}_bucket{{le=\"")))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let v = l.rsplit_once(' ')?.1.parse::<f64>().ok()?;
+            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, v))
+        })
+        .collect();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let total = buckets.last().map(|b| b.1).unwrap_or(0.0);
+    buckets.iter().find(|(_, c)| *c >= q * total).map(|b| b.0).unwrap_or(f64::NAN)
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+fn main() {
+    let sensors = arg("--sensors", 1000) as usize;
+    let seconds = arg("--seconds", 30);
+    let batch = arg("--batch", 10) as usize;
+    let conns = arg("--conns", 4) as usize;
+    let (broker, http) = (free_port(), free_port());
+    let dir = std::env::temp_dir().join(format!("edgegw-load-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("load.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[broker]\nbind = \"127.0.0.1:{broker}\"\n[ingest]\nurl = \"mqtt://127.0.0.1:{broker}\"\nqos = 0\n\
+             [uplink]\nurl = \"mqtt://127.0.0.1:{broker}\"\n[http]\nbind = \"127.0.0.1:{http}\"\n\
+             [store]\npath = \"{}\"\n[sensors]\nwarmup_samples = 200\nmax_sensors = {}\n",
+            dir.join("data").display(),
+            sensors.max(10_000)
+        ),
+    )
+    .unwrap();
+    let mut gw = Command::new(env!("CARGO_BIN_EXE_edgegw"))
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("edgegw binary");
+    let pid = gw.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get(http, "/readyz").starts_with("ready") {
+        assert!(Instant::now() < deadline, "gateway not ready");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let idle_rss = rss_mib(pid);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let stop = Instant::now() + Duration::from_secs(seconds);
+    rt.block_on(async {
+        let mut tasks = Vec::new();
+        for c in 0..conns {
+            let mut o = MqttOptions::new(format!("load-{c}"), "127.0.0.1", broker);
+            o.set_inflight(200);
+            o.set_max_packet_size(1 << 20, 1 << 20);
+            let (client, mut el) = AsyncClient::new(o, 1000);
+            tokio::spawn(async move {
+                loop {
+                    match el.poll().await {
+                        Ok(Event::Incoming(Packet::Disconnect)) | Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+                        _ => {}
+                    }
+                }
+            });
+            tasks.push(tokio::spawn(async move {
+                let mut ts = 1_700_000_000_000i64;
+                let mut k = 0u64;
+                while Instant::now() < stop {
+                    for s in (c..sensors).step_by(conns) {
+                        let body: Vec<String> = (0..batch)
+                            .map(|j| {
+                                let x = (k + j as u64) as f64;
+                                format!("[{},{:.4}]", ts + j as i64 * 100, 100.0 + s as f64 + (x * 0.3).sin() + 0.2 * ((x * 7.1 + s as f64).sin()))
+                            })
+                            .collect();
+                        let p = format!("{{\"samples\":[{}]}}", body.join(","));
+                        if client.publish(format!("sensors/s{s}/data"), QoS::AtLeastOnce, false, p).await.is_err() {
+                            return;
+                        }
+                    }
+                    ts += batch as i64 * 100;
+                    k += batch as u64;
+                }
+            }));
+        }
+        // Skip warm-up from the measurement: start counting once decisions flow.
+        let warm = Instant::now();
+        while metric(&get(http, "/metrics"), "edgegw_decisions_total") < 1.0 && Instant::now() < stop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let t0 = Instant::now();
+        let m0 = get(http, "/metrics");
+        let mut peak_rss = 0f64;
+        while Instant::now() < stop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            peak_rss = peak_rss.max(rss_mib(pid));
+        }
+        let m1 = get(http, "/metrics");
+        let dt = t0.elapsed().as_secs_f64();
+        let d = |n: &str| metric(&m1, n) - metric(&m0, n);
+        println!("sensors {sensors}, batch {batch}, connections {conns}, measured {dt:.1} s (warm-up {:.1} s excluded)", (t0 - warm).as_secs_f64());
+        println!("  samples/s        {:.0}", d("edgegw_samples_ingested_total") / dt);
+        println!("  decisions/s      {:.0}", d("edgegw_decisions_total") / dt);
+        println!("  decision latency p50 <= {:.6} s, p99 <= {:.6} s (histogram bucket bounds, whole run)",
+            hist_quantile(&m1, "edgegw_decision_latency_seconds", 0.5), hist_quantile(&m1, "edgegw_decision_latency_seconds", 0.99));
+        println!("  inference batch mean {:.1}", metric(&m1, "edgegw_inference_batch_size_sum") / metric(&m1, "edgegw_inference_batch_size_count").max(1.0));
+        println!("  shed {} rejected(sensor_limit) {}", metric(&m1, "edgegw_inference_shed_total"), metric(&m1, "edgegw_ingest_rejected_total{reason=\"sensor_limit\"}"));
+        println!("  sensors active   {}", metric(&m1, "edgegw_sensors_active"));
+        println!("  RSS idle {idle_rss:.1} MiB, peak under load {peak_rss:.1} MiB");
+        for t in tasks {
+            t.abort();
+        }
+    });
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = gw.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
