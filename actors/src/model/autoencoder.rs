@@ -38,6 +38,8 @@ pub struct Autoencoder {
     mean_host: Vec<f32>,
     /// Per-feature reciprocal standard deviation as a `[1, features]` tensor.
     inv_std: Tensor,
+    /// Training support per feature, `(low, high, 1/std)` on the host; empty = no support term.
+    support: Vec<(f32, f32, f32)>,
 }
 
 /// Runs the network (without standardisation) on a `[rows, layers[0]]` tensor.
@@ -127,6 +129,7 @@ impl Autoencoder {
             mean: Tensor::from_slice(input_mean, (1, n), &dev)?,
             mean_host: input_mean.to_vec(),
             inv_std: Tensor::from_vec(inv, (1, n), &dev)?,
+            support: Vec::new(),
         })
     }
 
@@ -179,6 +182,46 @@ impl Autoencoder {
 
     /// Scores a `[rows, features]` tensor of raw (unstandardised) features.
     pub(crate) fn score_tensor(&self, input: &Tensor) -> Result<Tensor, ModelError> {
+        let recon = self.recon_tensor(input)?;
+        if self.support.is_empty() {
+            return Ok(recon);
+        }
+        let rows = input.to_vec2::<f32>()?;
+        let extra: Vec<f32> = rows.iter().map(|r| self.support_distance(r)).collect();
+        Ok((recon + Tensor::from_vec(extra, rows.len(), &Device::Cpu)?)?)
+    }
+
+    /// Mean squared distance, in standardised units, by which `row` lies outside the training
+    /// support; 0 inside it.
+    fn support_distance(&self, row: &[f32]) -> f32 {
+        let sum: f32 = row
+            .iter()
+            .zip(&self.support)
+            .map(|(&x, &(lo, hi, inv))| {
+                let d = if x > hi { x - hi } else if x < lo { lo - x } else { 0.0 };
+                (d * inv) * (d * inv)
+            })
+            .sum();
+        sum / self.support.len().max(1) as f32
+    }
+
+    /// Sets the training support (`low`, `high` per feature, raw units); the score then adds
+    /// the mean squared standardised distance outside it. Lengths must match the features.
+    pub(crate) fn with_support(mut self, low: &[f32], high: &[f32], std: &[f32]) -> Result<Self, ModelError> {
+        let n = self.n_features();
+        if low.is_empty() && high.is_empty() {
+            self.support.clear();
+            return Ok(self);
+        }
+        if low.len() != n || high.len() != n || std.len() != n {
+            return Err(ModelError::FeatureMismatch { expected: n, got: low.len().min(high.len()) });
+        }
+        self.support = (0..n).map(|i| (low[i], high[i], 1.0 / std[i].max(1e-6))).collect();
+        Ok(self)
+    }
+
+    /// Reconstruction part of the score for a `[rows, features]` tensor of raw features.
+    fn recon_tensor(&self, input: &Tensor) -> Result<Tensor, ModelError> {
         let z = input
             .broadcast_sub(&self.mean)?
             .broadcast_mul(&self.inv_std)?;

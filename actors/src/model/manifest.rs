@@ -50,6 +50,16 @@ pub struct Manifest {
     /// Per-feature standard deviation of the training split (floored), divided out before the
     /// network so every feature weighs alike in the reconstruction error.
     pub input_std: Vec<f32>,
+    /// Per-feature lower edge of the training data (its 0.1 % quantile, raw units). With
+    /// `input_high` it bounds the support the network has seen: distance outside it is added to
+    /// the score, because an autoencoder can reconstruct inputs far along its learned manifold
+    /// (a sustained level shift moves every level feature together) almost as well as normal
+    /// ones. Empty in packages without a support term.
+    #[serde(default)]
+    pub input_low: Vec<f32>,
+    /// Per-feature upper edge of the training data (its 99.9 % quantile, raw units).
+    #[serde(default)]
+    pub input_high: Vec<f32>,
     /// Layer widths from input to output, e.g. `[11, 16, 4, 16, 11]`; first and last equal the
     /// feature count.
     pub layers: Vec<usize>,
@@ -158,6 +168,13 @@ impl Manifest {
             |v| v.is_finite() && v > 0.0,
             "finite and > 0",
         )?;
+        if !(self.input_low.is_empty() && self.input_high.is_empty()) {
+            check_vec("input_low", &self.input_low, n, |v| v.is_finite(), "finite")?;
+            check_vec("input_high", &self.input_high, n, |v| v.is_finite(), "finite")?;
+            if let Some(i) = (0..n).find(|&i| self.input_low[i] > self.input_high[i]) {
+                return Err(bad(format!("input_low[{i}]: must not exceed input_high[{i}]")));
+            }
+        }
         self.validate_layers(n)?;
         if !(self.threshold.is_finite() && self.threshold > 0.0) {
             return Err(bad(format!(

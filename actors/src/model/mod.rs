@@ -227,7 +227,8 @@ fn from_parts(manifest: Manifest, bytes: &[u8]) -> Result<LoadedModel, ModelErro
         &manifest.input_mean,
         &manifest.input_std,
         tensors,
-    )?;
+    )?
+    .with_support(&manifest.input_low, &manifest.input_high, &manifest.input_std)?;
     Ok(LoadedModel { manifest, model })
 }
 

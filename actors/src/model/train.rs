@@ -311,7 +311,17 @@ pub fn train(
         tensors.insert(format!("{name}.weight"), w.as_detached_tensor().copy()?);
         tensors.insert(format!("{name}.bias"), b.as_detached_tensor().copy()?);
     }
-    let model = Autoencoder::from_tensors(&layers, &mean, &std, tensors)?;
+    // The support term: each feature's 0.1 %–99.9 % range on the training split.
+    let (mut low, mut high) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut col = Vec::with_capacity(n_train);
+    for i in 0..n {
+        col.clear();
+        col.extend(train_rows.iter().map(|&r| data[r][i]));
+        col.sort_by(f32::total_cmp);
+        low.push(quantile(&col, 0.001));
+        high.push(quantile(&col, 0.999));
+    }
+    let model = Autoencoder::from_tensors(&layers, &mean, &std, tensors)?.with_support(&low, &high, &std)?;
 
     let val: Vec<Vec<f32>> = val_rows.iter().map(|&r| data[r].clone()).collect();
     let mut scores = model.score_batch(&val)?;
@@ -338,6 +348,8 @@ pub fn train(
         features: feature_names.to_vec(),
         input_mean: mean,
         input_std: std,
+        input_low: low,
+        input_high: high,
         layers,
         threshold,
         calibration,
