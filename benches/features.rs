@@ -2,7 +2,11 @@
 //! sample, by window length), feature normalisation, and the model (per batch size).
 //! `cargo bench --bench features`; figures in docs/benchmarks.md.
 
-use criterion::{black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap: a failure here should stop the run loudly.
+
+use criterion::{
+    black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
+};
 use edgegw_actors::model::{self, Scorer};
 use edgegw_actors::sensor::baseline::{feature_names, Baseline, BaselineConfig};
 use edgegw_actors::sensor::window::{Sample, Window, WindowConfig};
@@ -10,7 +14,10 @@ use std::sync::Arc;
 
 fn series(n: usize) -> Vec<Sample> {
     (0..n)
-        .map(|i| Sample { ts: 1_700_000_000_000 + i as i64 * 100, v: 1000.0 + (i as f64 * 0.1).sin() * 5.0 + ((i * 7919) % 13) as f64 * 0.1 })
+        .map(|i| Sample {
+            ts: 1_700_000_000_000 + i as i64 * 100,
+            v: 1000.0 + (i as f64 * 0.1).sin() * 5.0 + ((i * 7919) % 13) as f64 * 0.1,
+        })
         .collect()
 }
 
@@ -21,7 +28,15 @@ fn window_push(c: &mut Criterion) {
         g.throughput(Throughput::Elements(data.len() as u64));
         g.bench_with_input(BenchmarkId::from_parameter(len), &len, |b, &len| {
             b.iter_batched(
-                || Window::new(WindowConfig { len, hop: len / 4, bands: 4, allowed_lateness_ms: 2000 }).unwrap(),
+                || {
+                    Window::new(WindowConfig {
+                        len,
+                        hop: len / 4,
+                        bands: 4,
+                        allowed_lateness_ms: 2000,
+                    })
+                    .unwrap()
+                },
                 |mut w| {
                     for s in &data {
                         let _ = black_box(w.push(*s));
@@ -35,8 +50,21 @@ fn window_push(c: &mut Criterion) {
 }
 
 fn features(c: &mut Criterion) {
-    let mut w = Window::new(WindowConfig { len: 64, hop: 16, bands: 4, allowed_lateness_ms: 2000 }).unwrap();
-    let mut b = Baseline::new(BaselineConfig { warmup_samples: 600, adapt_rate: 0.002, clamp: 20.0 }, 4);
+    let mut w = Window::new(WindowConfig {
+        len: 64,
+        hop: 16,
+        bands: 4,
+        allowed_lateness_ms: 2000,
+    })
+    .unwrap();
+    let mut b = Baseline::new(
+        BaselineConfig {
+            warmup_samples: 600,
+            adapt_rate: 0.002,
+            clamp: 20.0,
+        },
+        4,
+    );
     let mut last = None;
     for s in series(2000) {
         if let Ok(Some(st)) = w.push(s) {
@@ -50,7 +78,9 @@ fn features(c: &mut Criterion) {
         }
     }
     let stats = last.unwrap();
-    c.bench_function("baseline_features", |bn| bn.iter(|| black_box(b.features(black_box(&stats)))));
+    c.bench_function("baseline_features", |bn| {
+        bn.iter(|| black_box(b.features(black_box(&stats))))
+    });
 }
 
 fn inference(c: &mut Criterion) {
@@ -60,9 +90,17 @@ fn inference(c: &mut Criterion) {
     };
     let mut g = c.benchmark_group("model_score_batch");
     for n in [1usize, 16, 64, 256] {
-        let x: Vec<Vec<f32>> = (0..n).map(|i| (0..11).map(|j| ((i * 11 + j) as f32 * 0.37).sin()).collect()).collect();
+        let x: Vec<Vec<f32>> = (0..n)
+            .map(|i| {
+                (0..11)
+                    .map(|j| ((i * 11 + j) as f32 * 0.37).sin())
+                    .collect()
+            })
+            .collect();
         g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &x, |b, x| b.iter(|| black_box(scorer.score_batch(x))));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &x, |b, x| {
+            b.iter(|| black_box(scorer.score_batch(x)))
+        });
     }
     g.finish();
 }

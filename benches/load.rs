@@ -6,6 +6,8 @@
 //! `cargo bench --bench load -- [--sensors 1000] [--seconds 30] [--batch 10] [--conns 4]`
 //! Figures go to docs/benchmarks.md. Not a test: nothing here passes or fails on speed.
 
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap: a failure here should stop the run loudly.
+
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,15 +24,23 @@ fn arg(name: &str, default: u64) -> u64 {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn get(port: u16, path: &str) -> String {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return String::new() };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
     let _ = write!(s, "GET {path} HTTP/1.0\r\n\r\n");
     let mut r = String::new();
     let _ = s.read_to_string(&mut r);
-    r.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+    r.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }
 
 fn metric(text: &str, series: &str) -> f64 {
@@ -49,19 +59,38 @@ fn hist_quantile(text: &str, name: &str, q: f64) -> f64 {
         .filter_map(|l| {
             let le = l.split("le=\"").nth(1)?.split('"').next()?;
             let v = l.rsplit_once(' ')?.1.parse::<f64>().ok()?;
-            Some((if le == "+Inf" { f64::INFINITY } else { le.parse().ok()? }, v))
+            Some((
+                if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                },
+                v,
+            ))
         })
         .collect();
     buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
     let total = buckets.last().map(|b| b.1).unwrap_or(0.0);
-    buckets.iter().find(|(_, c)| *c >= q * total).map(|b| b.0).unwrap_or(f64::NAN)
+    buckets
+        .iter()
+        .find(|(_, c)| *c >= q * total)
+        .map(|b| b.0)
+        .unwrap_or(f64::NAN)
 }
 
 fn rss_mib(pid: u32) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<f64>().ok())
+        })
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
 }
@@ -166,7 +195,9 @@ fn main() {
             t.abort();
         }
     });
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = gw.wait();
     let _ = std::fs::remove_dir_all(&dir);
 }

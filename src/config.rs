@@ -17,11 +17,15 @@ pub const DEFAULT_TOML: &str = include_str!("../config/gateway.toml");
 pub const ENV_PREFIX: &str = "EDGEGW_";
 
 /// Loads `file` (or only the defaults) with overrides from `env`, and validates.
-pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<GatewayConfig, ConfigError> {
+pub fn load(
+    file: Option<&Path>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<GatewayConfig, ConfigError> {
     let mut merged = parse(DEFAULT_TOML, "config/gateway.toml")?;
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::new("<file>", format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError::new("<file>", format!("cannot read {}: {e}", path.display()))
+        })?;
         let user = parse(&text, &path.display().to_string())?;
         merge(&mut merged, user);
     }
@@ -60,12 +64,20 @@ fn merge(base: &mut Value, over: Value) {
 }
 
 /// Applies `EDGEGW_SECTION__KEY=value` overrides; returns key → variable for error messages.
-fn apply_env(cfg: &mut Value, env: impl IntoIterator<Item = (String, String)>) -> Result<HashMap<String, String>, ConfigError> {
+fn apply_env(
+    cfg: &mut Value,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<HashMap<String, String>, ConfigError> {
     let mut sources = HashMap::new();
     for (var, raw) in env {
-        let Some(rest) = var.strip_prefix(ENV_PREFIX) else { continue };
+        let Some(rest) = var.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
         let Some((section, key)) = rest.split_once("__") else {
-            return Err(ConfigError::new(var.clone(), "must look like EDGEGW_<SECTION>__<KEY>"));
+            return Err(ConfigError::new(
+                var.clone(),
+                "must look like EDGEGW_<SECTION>__<KEY>",
+            ));
         };
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
         // A TOML literal when it parses as one (numbers, booleans, arrays), else a string.
@@ -74,12 +86,17 @@ fn apply_env(cfg: &mut Value, env: impl IntoIterator<Item = (String, String)>) -
             .ok()
             .and_then(|mut t| t.remove("v"))
             .unwrap_or_else(|| Value::String(raw.clone()));
-        let Some(root) = cfg.as_table_mut() else { continue };
+        let Some(root) = cfg.as_table_mut() else {
+            continue;
+        };
         let table = root
             .entry(section.clone())
             .or_insert_with(|| Value::Table(Default::default()));
         let Some(table) = table.as_table_mut() else {
-            return Err(ConfigError::new(section, format!("is not a section (set by {var})")));
+            return Err(ConfigError::new(
+                section,
+                format!("is not a section (set by {var})"),
+            ));
         };
         table.insert(key.clone(), value);
         sources.insert(format!("{section}.{key}"), var);
@@ -95,7 +112,10 @@ mod tests {
     fn load_str(toml: &str, env: &[(&str, &str)]) -> Result<GatewayConfig, ConfigError> {
         let mut f = tempfile::NamedTempFile::new().unwrap();
         f.write_all(toml.as_bytes()).unwrap();
-        load(Some(f.path()), env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+        load(
+            Some(f.path()),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
     }
 
     #[test]
@@ -120,7 +140,8 @@ mod tests {
 
     #[test]
     fn errors_name_the_key() {
-        let cases: &[(&str, &[(&str, &str)], &str)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+        let cases: &[Case] = &[
             ("[sensors]\nwindow = 0\n", &[], "sensors.window"),
             ("[sensors]\nhop = 100\n", &[], "sensors.hop"),
             ("[inference]\nworkers = 0\n", &[], "inference.workers"),
@@ -129,7 +150,11 @@ mod tests {
             ("[nonsense]\nx = 1\n", &[], "nonsense"),
             ("[summary]\nperiod = 60\n", &[], "summary.period"),
             ("[uplink]\nurl = \"http://x\"\n", &[], "uplink.url"),
-            ("", &[("EDGEGW_INFERENCE__MAX_BATCH", "0")], "inference.max_batch"),
+            (
+                "",
+                &[("EDGEGW_INFERENCE__MAX_BATCH", "0")],
+                "inference.max_batch",
+            ),
             ("", &[("EDGEGW_INGEST__QOS", "\"one\"")], "ingest.qos"),
         ];
         for (toml, env, key) in cases {
@@ -145,7 +170,12 @@ mod tests {
     fn env_overrides_apply() {
         let c = load_str(
             "[gateway]\nid = \"a\"\n",
-            &[("EDGEGW_GATEWAY__ID", "b"), ("EDGEGW_SENSORS__WINDOW", "128"), ("EDGEGW_INGEST__TOPICS", "[\"x/+/y\"]"), ("OTHER", "1")],
+            &[
+                ("EDGEGW_GATEWAY__ID", "b"),
+                ("EDGEGW_SENSORS__WINDOW", "128"),
+                ("EDGEGW_INGEST__TOPICS", "[\"x/+/y\"]"),
+                ("OTHER", "1"),
+            ],
         )
         .unwrap();
         assert_eq!(c.gateway.id, "b");

@@ -93,7 +93,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         jitter_frac: 0.1,
     };
     let mut fleet = Fleet::new(fleet_cfg, now_ms());
-    let (client, mut el) = AsyncClient::new(MqttOptions::new("edgegw-demo-fleet", broker.ip().to_string(), broker.port()), 10_000);
+    let (client, mut el) = AsyncClient::new(
+        MqttOptions::new("edgegw-demo-fleet", broker.ip().to_string(), broker.port()),
+        10_000,
+    );
     tokio::spawn(async move {
         loop {
             if el.poll().await.is_err() {
@@ -112,7 +115,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let mut last_view = Instant::now() - Duration::from_secs(10);
     let mut prev = (0u64, 0u64, Instant::now());
     let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
-    eprintln!("edgegw demo: {} sensors at {} Hz for {} s; broker {broker}, http http://{http}/status", args.sensors, args.rate, args.duration);
+    eprintln!(
+        "edgegw demo: {} sensors at {} Hz for {} s; broker {broker}, http http://{http}/status",
+        args.sensors, args.rate, args.duration
+    );
     loop {
         tokio::select! {
             _ = tick.tick() => {}
@@ -147,12 +153,22 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     gw.shutdown(Duration::from_secs(15)).await;
     let c = cloud.lock();
     let m = &ctx.metrics;
-    println!("\nedgegw demo finished after {:.0} s", start.elapsed().as_secs_f64());
+    println!(
+        "\nedgegw demo finished after {:.0} s",
+        start.elapsed().as_secs_f64()
+    );
     println!("  samples ingested   {}", m.samples_ingested.get());
     println!("  decisions          {}", m.decisions.get());
-    println!("  alerts raised      {} (suppressed by cooldown {})", m.alerts.get(), m.alerts_suppressed.get());
+    println!(
+        "  alerts raised      {} (suppressed by cooldown {})",
+        m.alerts.get(),
+        m.alerts_suppressed.get()
+    );
     println!("  anomalies injected {}", fleet.injected().len());
-    println!("  cloud received     {} alerts, {} summaries, {} duplicates (deduplicated by id)", c.alerts, c.summaries, c.duplicates);
+    println!(
+        "  cloud received     {} alerts, {} summaries, {} duplicates (deduplicated by id)",
+        c.alerts, c.summaries, c.duplicates
+    );
     println!("  restarts           {}", restarts(&ctx));
     Ok(())
 }
@@ -170,13 +186,27 @@ fn publish(client: &AsyncClient, fleet: &Fleet, out: &[(usize, i64, f64)]) {
             format!("{{\"samples\":[{}]}}", body.join(","))
         };
         // QoS 0 like most field sensors; a full local queue drops the sample, as a sensor would.
-        let _ = client.try_publish(format!("sensors/{}/data", fleet.id(i)), QoS::AtMostOnce, false, payload);
+        let _ = client.try_publish(
+            format!("sensors/{}/data", fleet.id(i)),
+            QoS::AtMostOnce,
+            false,
+            payload,
+        );
     }
 }
 
-async fn subscribe_cloud(broker: SocketAddr, gw: &str, cloud: Arc<Mutex<Cloud>>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let (client, mut el) = AsyncClient::new(MqttOptions::new("edgegw-demo-cloud", broker.ip().to_string(), broker.port()), 100);
-    client.subscribe(format!("edgegw/{gw}/#"), QoS::AtLeastOnce).await?;
+async fn subscribe_cloud(
+    broker: SocketAddr,
+    gw: &str,
+    cloud: Arc<Mutex<Cloud>>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let (client, mut el) = AsyncClient::new(
+        MqttOptions::new("edgegw-demo-cloud", broker.ip().to_string(), broker.port()),
+        100,
+    );
+    client
+        .subscribe(format!("edgegw/{gw}/#"), QoS::AtLeastOnce)
+        .await?;
     Ok(tokio::spawn(async move {
         let _client = client;
         loop {
@@ -187,7 +217,8 @@ async fn subscribe_cloud(broker: SocketAddr, gw: &str, cloud: Arc<Mutex<Cloud>>)
                         c.status = String::from_utf8_lossy(&p.payload).into_owned();
                         continue;
                     }
-                    let v: serde_json::Value = serde_json::from_slice(&p.payload).unwrap_or_default();
+                    let v: serde_json::Value =
+                        serde_json::from_slice(&p.payload).unwrap_or_default();
                     let id = v["id"].as_str().unwrap_or_default().to_string();
                     if !c.ids.insert(id) {
                         c.duplicates += 1;
@@ -195,7 +226,13 @@ async fn subscribe_cloud(broker: SocketAddr, gw: &str, cloud: Arc<Mutex<Cloud>>)
                     }
                     if p.topic.contains("/alerts/") {
                         c.alerts += 1;
-                        let line = format!("{} score {:.3} > {:.3} (seq {})", v["sensor"].as_str().unwrap_or("?"), v["score"].as_f64().unwrap_or(0.0), v["threshold"].as_f64().unwrap_or(0.0), v["seq"]);
+                        let line = format!(
+                            "{} score {:.3} > {:.3} (seq {})",
+                            v["sensor"].as_str().unwrap_or("?"),
+                            v["score"].as_f64().unwrap_or(0.0),
+                            v["threshold"].as_f64().unwrap_or(0.0),
+                            v["seq"]
+                        );
                         c.recent.push_back(line);
                         if c.recent.len() > 6 {
                             c.recent.pop_front();
@@ -212,20 +249,44 @@ async fn subscribe_cloud(broker: SocketAddr, gw: &str, cloud: Arc<Mutex<Cloud>>)
 }
 
 fn restarts(ctx: &edgegw_actors::ctx::Ctx) -> u64 {
-    ["ingest", "sensors", "sensor", "inference", "inference_worker", "uplink", "http"]
-        .iter()
-        .map(|s| ctx.metrics.restarts(s))
-        .sum()
+    [
+        "ingest",
+        "sensors",
+        "sensor",
+        "inference",
+        "inference_worker",
+        "uplink",
+        "http",
+    ]
+    .iter()
+    .map(|s| ctx.metrics.restarts(s))
+    .sum()
 }
 
-fn view(tty: bool, ctx: &edgegw_actors::ctx::Ctx, cloud: &Cloud, fleet: &Fleet, el: Duration, rates: (f64, f64), cut: bool) {
+fn view(
+    tty: bool,
+    ctx: &edgegw_actors::ctx::Ctx,
+    cloud: &Cloud,
+    fleet: &Fleet,
+    el: Duration,
+    rates: (f64, f64),
+    cut: bool,
+) {
     let m = &ctx.metrics;
     let (mode, _, reasons) = ctx.status.mode();
     let backlog: i64 = ["alert", "summary", "raw"]
         .iter()
-        .map(|c| m.store_backlog.get_or_create(&edgegw_actors::metrics::ClassLabel { class: c }).get())
+        .map(|c| {
+            m.store_backlog
+                .get_or_create(&edgegw_actors::metrics::ClassLabel { class: c })
+                .get()
+        })
         .sum();
-    let uplink = if m.uplink_connected.get() == 1 { "connected" } else { "DOWN" };
+    let uplink = if m.uplink_connected.get() == 1 {
+        "connected"
+    } else {
+        "DOWN"
+    };
     if !tty {
         println!(
             "t={:>4.0}s samples/s={:>7.0} decisions/s={:>6.0} alerts={} uplink={uplink} backlog={backlog} cloud_alerts={} restarts={} mode={}",
@@ -234,14 +295,54 @@ fn view(tty: bool, ctx: &edgegw_actors::ctx::Ctx, cloud: &Cloud, fleet: &Fleet, 
         return;
     }
     let mut s = String::from("\x1b[2J\x1b[H");
-    s += &format!("edgegw demo — {:>4.0} s    mode: {}  {}\n\n", el.as_secs_f64(), mode.as_str().to_uppercase(), reasons.join("; "));
-    s += &format!("  samples/s        {:>10.0}      sensors active  {}\n", rates.0, m.sensors_active.get());
-    s += &format!("  decisions/s      {:>10.0}      decisions       {}\n", rates.1, m.decisions.get());
-    s += &format!("  alerts raised    {:>10}      suppressed      {}\n", m.alerts.get(), m.alerts_suppressed.get());
-    s += &format!("  uplink           {:>10}      backlog         {}{}\n", uplink, backlog, if cut { "   (simulated outage: link cut)" } else { "" });
-    s += &format!("  cloud received   {:>10} alerts, {} summaries, {} duplicates\n", cloud.alerts, cloud.summaries, cloud.duplicates);
-    s += &format!("  restarts         {:>10}      rejected        {}\n", restarts(ctx), m.ingest_rejected.get_or_create(&edgegw_actors::metrics::ReasonLabel { reason: "malformed_json" }).get());
-    s += &format!("  anomalies injected {:>8}\n\n  latest alerts upstream:\n", fleet.injected().len());
+    s += &format!(
+        "edgegw demo — {:>4.0} s    mode: {}  {}\n\n",
+        el.as_secs_f64(),
+        mode.as_str().to_uppercase(),
+        reasons.join("; ")
+    );
+    s += &format!(
+        "  samples/s        {:>10.0}      sensors active  {}\n",
+        rates.0,
+        m.sensors_active.get()
+    );
+    s += &format!(
+        "  decisions/s      {:>10.0}      decisions       {}\n",
+        rates.1,
+        m.decisions.get()
+    );
+    s += &format!(
+        "  alerts raised    {:>10}      suppressed      {}\n",
+        m.alerts.get(),
+        m.alerts_suppressed.get()
+    );
+    s += &format!(
+        "  uplink           {:>10}      backlog         {}{}\n",
+        uplink,
+        backlog,
+        if cut {
+            "   (simulated outage: link cut)"
+        } else {
+            ""
+        }
+    );
+    s += &format!(
+        "  cloud received   {:>10} alerts, {} summaries, {} duplicates\n",
+        cloud.alerts, cloud.summaries, cloud.duplicates
+    );
+    s += &format!(
+        "  restarts         {:>10}      rejected        {}\n",
+        restarts(ctx),
+        m.ingest_rejected
+            .get_or_create(&edgegw_actors::metrics::ReasonLabel {
+                reason: "malformed_json"
+            })
+            .get()
+    );
+    s += &format!(
+        "  anomalies injected {:>8}\n\n  latest alerts upstream:\n",
+        fleet.injected().len()
+    );
     for a in &cloud.recent {
         s += &format!("    {a}\n");
     }

@@ -79,7 +79,10 @@ pub fn train(a: TrainArgs) -> ExitCode {
     };
     let (series, source) = if a.csv.is_empty() {
         let s = sim::normal_series(a.sim_sensors, a.sim_samples, a.sim_rate, a.seed);
-        let src = format!("simulator: {} sensors x {} samples at {} Hz, seed {}", a.sim_sensors, a.sim_samples, a.sim_rate, a.seed);
+        let src = format!(
+            "simulator: {} sensors x {} samples at {} Hz, seed {}",
+            a.sim_sensors, a.sim_samples, a.sim_rate, a.seed
+        );
         (s, src)
     } else {
         let mut all = Vec::new();
@@ -95,19 +98,32 @@ pub fn train(a: TrainArgs) -> ExitCode {
         let names: Vec<String> = a.csv.iter().map(|p| p.display().to_string()).collect();
         (all, format!("csv: {}", names.join(", ")))
     };
-    let vectors: Vec<Vec<f32>> = series.iter().flat_map(|s| features_of_series(&cfg.sensors, s)).collect();
+    let vectors: Vec<Vec<f32>> = series
+        .iter()
+        .flat_map(|s| features_of_series(&cfg.sensors, s))
+        .collect();
     if vectors.len() < 100 {
-        eprintln!("error: only {} feature vectors after warm-up; give more (or longer) series", vectors.len());
+        eprintln!(
+            "error: only {} feature vectors after warm-up; give more (or longer) series",
+            vectors.len()
+        );
         return ExitCode::from(2);
     }
-    eprintln!("training on {} feature vectors from {} series ({source})", vectors.len(), series.len());
+    eprintln!(
+        "training on {} feature vectors from {} series ({source})",
+        vectors.len(),
+        series.len()
+    );
     let names = feature_names(cfg.sensors.bands);
     let opts = model::TrainOptions {
         epochs: a.epochs,
         seed: a.seed,
         name: a.name,
         version: a.version,
-        trained_on: format!("{source}; window {} hop {} bands {}", cfg.sensors.window, cfg.sensors.hop, cfg.sensors.bands),
+        trained_on: format!(
+            "{source}; window {} hop {} bands {}",
+            cfg.sensors.window, cfg.sensors.hop, cfg.sensors.bands
+        ),
         ..model::TrainOptions::default()
     };
     let started = std::time::Instant::now();
@@ -144,7 +160,10 @@ pub fn train(a: TrainArgs) -> ExitCode {
 pub fn model(cmd: ModelCmd) -> ExitCode {
     let r = match cmd {
         ModelCmd::Inspect { dir } => model::load_package(&dir).map(|p| {
-            println!("{}", serde_json::to_string_pretty(&p.manifest).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&p.manifest).unwrap_or_default()
+            );
         }),
         ModelCmd::Quantize { src, dst } => model::quantize_package(&src, &dst).map(|m| {
             println!("wrote {} ({} quantisation)", dst.display(), m.quantization);
@@ -166,15 +185,28 @@ fn read_csv(path: &Path) -> Result<Vec<Vec<(i64, f64)>>, String> {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header = lines.next().ok_or("empty file")?;
     let sep = if header.contains(';') { ';' } else { ',' };
-    let cols: Vec<String> = header.split(sep).map(|c| c.trim().trim_matches('"').to_ascii_lowercase()).collect();
+    let cols: Vec<String> = header
+        .split(sep)
+        .map(|c| c.trim().trim_matches('"').to_ascii_lowercase())
+        .collect();
     let labels = ["label", "anomaly", "changepoint", "is_anomaly"];
-    let value_cols: Vec<usize> = (1..cols.len()).filter(|i| !labels.contains(&cols[*i].as_str())).collect();
+    let value_cols: Vec<usize> = (1..cols.len())
+        .filter(|i| !labels.contains(&cols[*i].as_str()))
+        .collect();
     let mut series = vec![Vec::new(); value_cols.len()];
     for (n, line) in lines.enumerate() {
-        let f: Vec<&str> = line.split(sep).map(|c| c.trim().trim_matches('"')).collect();
-        let ts = parse_ts(f.first().copied().unwrap_or("")).ok_or_else(|| format!("line {}: bad timestamp", n + 2))?;
+        let f: Vec<&str> = line
+            .split(sep)
+            .map(|c| c.trim().trim_matches('"'))
+            .collect();
+        let ts = parse_ts(f.first().copied().unwrap_or(""))
+            .ok_or_else(|| format!("line {}: bad timestamp", n + 2))?;
         for (k, &c) in value_cols.iter().enumerate() {
-            if let Some(v) = f.get(c).and_then(|x| x.parse::<f64>().ok()).filter(|v| v.is_finite()) {
+            if let Some(v) = f
+                .get(c)
+                .and_then(|x| x.parse::<f64>().ok())
+                .filter(|v| v.is_finite())
+            {
                 series[k].push((ts, v));
             }
         }
@@ -188,5 +220,7 @@ fn parse_ts(s: &str) -> Option<i64> {
         return Some(if n < 100_000_000_000 { n * 1000 } else { n });
     }
     let t = humantime::parse_rfc3339_weak(s).ok()?;
-    t.duration_since(std::time::UNIX_EPOCH).ok().map(|d| d.as_millis() as i64)
+    t.duration_since(std::time::UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_millis() as i64)
 }

@@ -1,6 +1,8 @@
 //! End to end over real brokers and real MQTT clients: the `edgegw` binary between a
 //! mosquitto (or its embedded rumqttd) and `mosquitto_pub`/`mosquitto_sub`.
 
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap: a failure here should stop the run loudly.
+
 mod common;
 
 use common::*;
@@ -62,10 +64,23 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
     let start = edgegw_actors::status::now_ms() - 600_000;
     let shift_at = start + 150_000;
     let mut fleet = Fleet::new(
-        FleetConfig { sensors, rate_hz: RATE_HZ, seed: 7, anomaly_every_s: None, jitter_frac: 0.1 },
+        FleetConfig {
+            sensors,
+            rate_hz: RATE_HZ,
+            seed: 7,
+            anomaly_every_s: None,
+            jitter_frac: 0.1,
+        },
         start,
     );
-    fleet.inject(3, Anomaly { kind: AnomalyKind::LevelShift { sigma: 10.0 }, start_ms: shift_at, duration_ms: 1_000_000 });
+    fleet.inject(
+        3,
+        Anomaly {
+            kind: AnomalyKind::LevelShift { sigma: 10.0 },
+            start_ms: shift_at,
+            duration_ms: 1_000_000,
+        },
+    );
     let shifted = fleet.id(3).to_string();
     let mut out = Vec::new();
     fleet.tick(start + secs * 1000 - 1, &mut out);
@@ -78,7 +93,9 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
         sub.json("/alerts/").len() as f64 >= gw.metric("edgegw_alerts_total")
     });
     let alerts = sub.json("/alerts/");
-    let (on_shifted, others): (Vec<_>, Vec<_>) = alerts.iter().partition(|(t, _)| t.ends_with(&format!("/{shifted}")));
+    let (on_shifted, others): (Vec<_>, Vec<_>) = alerts
+        .iter()
+        .partition(|(t, _)| t.ends_with(&format!("/{shifted}")));
     let per_sensor = decisions / sensors as f64;
     let false_rate = others.len() as f64 / (decisions - per_sensor).max(1.0);
     println!(
@@ -88,20 +105,53 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
         others.len(),
         false_rate * 100.0
     );
-    assert!(decisions >= (sensors as f64) * 80.0, "too few decisions: {decisions}");
+    assert!(
+        decisions >= (sensors as f64) * 80.0,
+        "too few decisions: {decisions}"
+    );
     // Detected at onset: the first alert's window ends within 10 s of the shift, and the
     // shifted windows keep alerting while the new level is out of the learned range.
-    let first = on_shifted.iter().map(|(_, a)| a["window"]["end"].as_i64().unwrap()).min();
-    println!("first alert {} ms after the shift", first.map_or(-1, |f| f - shift_at));
-    assert!(on_shifted.len() >= 3, "the level shift raised only {} alerts", on_shifted.len());
-    assert!(first.is_some_and(|f| f - shift_at <= 10_000), "late detection: {first:?}");
-    assert!(false_rate <= 0.01, "false-alert rate {false_rate} above 1%: {others:?}");
+    let first = on_shifted
+        .iter()
+        .map(|(_, a)| a["window"]["end"].as_i64().unwrap())
+        .min();
+    println!(
+        "first alert {} ms after the shift",
+        first.map_or(-1, |f| f - shift_at)
+    );
+    assert!(
+        on_shifted.len() >= 3,
+        "the level shift raised only {} alerts",
+        on_shifted.len()
+    );
+    assert!(
+        first.is_some_and(|f| f - shift_at <= 10_000),
+        "late detection: {first:?}"
+    );
+    assert!(
+        false_rate <= 0.01,
+        "false-alert rate {false_rate} above 1%: {others:?}"
+    );
     for (topic, a) in &on_shifted {
         assert_eq!(topic, &format!("edgegw/gw-01/alerts/{shifted}"));
-        for k in ["id", "seq", "ts", "trace_id", "sensor", "window", "score", "threshold", "model", "features"] {
+        for k in [
+            "id",
+            "seq",
+            "ts",
+            "trace_id",
+            "sensor",
+            "window",
+            "score",
+            "threshold",
+            "model",
+            "features",
+        ] {
             assert!(a.get(k).is_some(), "alert lacks {k}: {a}");
         }
-        assert!(a["window"]["end"].as_i64().unwrap() >= shift_at, "alert before the shift: {a}");
+        assert!(
+            a["window"]["end"].as_i64().unwrap() >= shift_at,
+            "alert before the shift: {a}"
+        );
         assert_eq!(a["window"]["n"], 64);
         assert!(a["score"].as_f64().unwrap() > a["threshold"].as_f64().unwrap());
         assert_eq!(a["features"].as_object().unwrap().len(), 11);
@@ -109,11 +159,23 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
         assert!(a["model"]["name"].is_string() && a["model"]["version"].is_string());
     }
 
-    wait_until(Duration::from_secs(20), "a summary for every sensor", || {
-        sub.json("/summaries/").iter().map(|(t, _)| t.clone()).collect::<BTreeSet<_>>().len() >= sensors
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "a summary for every sensor",
+        || {
+            sub.json("/summaries/")
+                .iter()
+                .map(|(t, _)| t.clone())
+                .collect::<BTreeSet<_>>()
+                .len()
+                >= sensors
+        },
+    );
     for (_, s) in sub.json("/summaries/") {
-        for k in ["id", "seq", "ts", "trace_id", "sensor", "period", "count", "mean", "std", "min", "max", "p50", "p95", "alerts", "model"] {
+        for k in [
+            "id", "seq", "ts", "trace_id", "sensor", "period", "count", "mean", "std", "min",
+            "max", "p50", "p95", "alerts", "model",
+        ] {
             assert!(s.get(k).is_some(), "summary lacks {k}: {s}");
         }
         assert!(s["min"].as_f64() <= s["p50"].as_f64() && s["p50"].as_f64() <= s["max"].as_f64());
@@ -121,11 +183,21 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
     }
 
     // Ids are unique and seqs consecutive from 1: nothing committed went missing upstream.
-    let all: Vec<_> = sub.json("/alerts/").into_iter().chain(sub.json("/summaries/")).collect();
-    let seqs: BTreeSet<u64> = all.iter().map(|(_, v)| v["seq"].as_u64().unwrap()).collect();
+    let all: Vec<_> = sub
+        .json("/alerts/")
+        .into_iter()
+        .chain(sub.json("/summaries/"))
+        .collect();
+    let seqs: BTreeSet<u64> = all
+        .iter()
+        .map(|(_, v)| v["seq"].as_u64().unwrap())
+        .collect();
     let max = *seqs.iter().next_back().unwrap();
     let missing: Vec<u64> = (1..=max).filter(|s| !seqs.contains(s)).collect();
-    assert!(missing.is_empty() || missing.iter().all(|s| *s > max - 50), "gaps in seq: {missing:?}");
+    assert!(
+        missing.is_empty() || missing.iter().all(|s| *s > max - 50),
+        "gaps in seq: {missing:?}"
+    );
     let ids: BTreeSet<&str> = all.iter().map(|(_, v)| v["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), seqs.len(), "an id was reused");
 
@@ -164,13 +236,18 @@ fn malformed_payloads_are_rejected_counted_and_kept_while_good_data_flows() {
     let t0 = now - 200_000;
     for i in 0..700 {
         let v = 20.0 + ((i as f64) * 0.3).sin();
-        good.send(&format!("{{\"ts\": {}, \"v\": {v}, \"unit\": \"C\"}}", t0 + i * 100));
+        good.send(&format!(
+            "{{\"ts\": {}, \"v\": {v}, \"unit\": \"C\"}}",
+            t0 + i * 100
+        ));
     }
     good.send(&format!("{{\"ts\": {}, \"v\": 1}}", t0 + 699 * 100));
     good.send(&format!("{{\"ts\": {}, \"v\": 1}}", t0));
     good.finish();
 
-    wait_until(Duration::from_secs(30), "good samples ingested", || gw.metric("edgegw_samples_ingested_total") >= 700.0);
+    wait_until(Duration::from_secs(30), "good samples ingested", || {
+        gw.metric("edgegw_samples_ingested_total") >= 700.0
+    });
     let mut expected: BTreeMap<&str, f64> = BTreeMap::new();
     for (_, r) in corpus {
         *expected.entry(r).or_default() += 1.0;
@@ -179,13 +256,23 @@ fn malformed_payloads_are_rejected_counted_and_kept_while_good_data_flows() {
     *expected.entry("duplicate").or_default() += 1.0;
     *expected.entry("late").or_default() += 1.0;
     wait_until(Duration::from_secs(10), "rejections counted", || {
-        expected.iter().all(|(r, n)| gw.metric(&format!("edgegw_ingest_rejected_total{{reason=\"{r}\"}}")) == *n)
+        expected.iter().all(|(r, n)| {
+            gw.metric(&format!("edgegw_ingest_rejected_total{{reason=\"{r}\"}}")) == *n
+        })
     });
     assert_eq!(gw.metric("edgegw_samples_ingested_total"), 700.0);
     let status = gw.status();
     let held = status["dead_letters"]["held"].as_u64().unwrap();
-    assert_eq!(held as f64, expected.values().sum::<f64>(), "every rejection kept as a dead letter");
-    assert!(status["dead_letters"]["recent"].as_array().unwrap().iter().any(|d| d["reason"] == "late"));
+    assert_eq!(
+        held as f64,
+        expected.values().sum::<f64>(),
+        "every rejection kept as a dead letter"
+    );
+    assert!(status["dead_letters"]["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|d| d["reason"] == "late"));
     assert_eq!(gw.get("/healthz").0, 200);
     assert_eq!(gw.get("/readyz").0, 200);
     assert_eq!(gw.stop(), Some(0));
@@ -204,15 +291,28 @@ fn config_errors_name_the_key_and_exit_2() {
     ];
     for (i, (toml, key)) in cases.iter().enumerate() {
         let p = write(dir.path(), &format!("bad{i}.toml"), toml);
-        for args in [vec!["check-config".to_string(), p.display().to_string()], vec!["run".into(), "--config".into(), p.display().to_string()]] {
-            let out = std::process::Command::new(bin()).args(&args).output().unwrap();
+        for args in [
+            vec!["check-config".to_string(), p.display().to_string()],
+            vec!["run".into(), "--config".into(), p.display().to_string()],
+        ] {
+            let out = std::process::Command::new(bin())
+                .args(&args)
+                .output()
+                .unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
-            assert!(err.contains(key), "{args:?}: message does not name {key}: {err}");
+            assert!(
+                err.contains(key),
+                "{args:?}: message does not name {key}: {err}"
+            );
         }
     }
     let good = write(dir.path(), "good.toml", "[gateway]\nid = \"gw-7\"\n");
-    let out = std::process::Command::new(bin()).args(["check-config"]).arg(&good).output().unwrap();
+    let out = std::process::Command::new(bin())
+        .args(["check-config"])
+        .arg(&good)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let out = std::process::Command::new(bin())
         .args(["check-config"])

@@ -1,6 +1,7 @@
 //! A stage made to panic (through the test-only fault hook) restarts by policy and the
 //! pipeline carries on. Needs `--features fault-injection` (the README's test command sets it).
 #![cfg(feature = "fault-injection")]
+#![allow(clippy::unwrap_used)] // tests and benches may unwrap: a failure here should stop the run loudly.
 
 mod common;
 
@@ -13,7 +14,9 @@ use std::time::Duration;
 /// `stop` is set.
 fn feeder(port: u16, sensors: usize, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let mut pubs: Vec<Pub> = (0..sensors).map(|i| Pub::start(port, &format!("sensors/f{i}/data"), 0)).collect();
+        let mut pubs: Vec<Pub> = (0..sensors)
+            .map(|i| Pub::start(port, &format!("sensors/f{i}/data"), 0))
+            .collect();
         let mut ts = edgegw_actors::status::now_ms() - 3_600_000;
         let mut k = 0u64;
         while !stop.load(Ordering::Relaxed) {
@@ -21,7 +24,11 @@ fn feeder(port: u16, sensors: usize, stop: Arc<AtomicBool>) -> std::thread::Join
                 let body: Vec<String> = (0..10)
                     .map(|j| {
                         let x = (k + j) as f64;
-                        format!("[{},{}]", ts + j as i64 * 100, 50.0 + i as f64 + (x * 0.2).sin() + 0.1 * (x * 1.7).cos())
+                        format!(
+                            "[{},{}]",
+                            ts + j as i64 * 100,
+                            50.0 + i as f64 + (x * 0.2).sin() + 0.1 * (x * 1.7).cos()
+                        )
                     })
                     .collect();
                 p.send(&format!("{{\"samples\":[{}]}}", body.join(",")));
@@ -47,25 +54,47 @@ fn panicking_stages_restart_and_the_pipeline_carries_on() {
     let sub = Sub::start(port, "edgegw/gw-01/summaries/#");
     let stop = Arc::new(AtomicBool::new(false));
     let feed = feeder(port, 4, stop.clone());
-    wait_until(Duration::from_secs(60), "first decisions", || gw.metric("edgegw_decisions_total") > 20.0);
+    wait_until(Duration::from_secs(60), "first decisions", || {
+        gw.metric("edgegw_decisions_total") > 20.0
+    });
 
-    for stage in ["inference", "inference_worker", "sensor", "uplink", "ingest"] {
-        let (code, body) = gw.post("/faults", &format!("{{\"stage\":\"{stage}\",\"kind\":\"panic\"}}"));
+    for stage in [
+        "inference",
+        "inference_worker",
+        "sensor",
+        "uplink",
+        "ingest",
+    ] {
+        let (code, body) = gw.post(
+            "/faults",
+            &format!("{{\"stage\":\"{stage}\",\"kind\":\"panic\"}}"),
+        );
         assert_eq!(code, 200, "arming {stage}: {body}");
-        wait_until(Duration::from_secs(20), &format!("{stage} restart counted"), || {
-            gw.metric(&format!("edgegw_actor_restarts_total{{stage=\"{stage}\"}}")) >= 1.0
-        });
+        wait_until(
+            Duration::from_secs(20),
+            &format!("{stage} restart counted"),
+            || gw.metric(&format!("edgegw_actor_restarts_total{{stage=\"{stage}\"}}")) >= 1.0,
+        );
         let before = gw.metric("edgegw_decisions_total");
-        wait_until(Duration::from_secs(30), &format!("decisions after {stage} restarted"), || {
-            gw.metric("edgegw_decisions_total") > before + 20.0
-        });
+        wait_until(
+            Duration::from_secs(30),
+            &format!("decisions after {stage} restarted"),
+            || gw.metric("edgegw_decisions_total") > before + 20.0,
+        );
     }
     // Summaries still reach the uplink broker after the uplink itself restarted.
     let seen = sub.lines.lock().unwrap().len();
-    wait_until(Duration::from_secs(20), "summaries after the restarts", || sub.lines.lock().unwrap().len() > seen);
+    wait_until(
+        Duration::from_secs(20),
+        "summaries after the restarts",
+        || sub.lines.lock().unwrap().len() > seen,
+    );
     let status = gw.status();
     for stage in ["ingest", "sensors", "inference", "uplink", "http"] {
-        assert_eq!(status["stages"][stage]["state"], "running", "{stage}: {status}");
+        assert_eq!(
+            status["stages"][stage]["state"], "running",
+            "{stage}: {status}"
+        );
     }
     assert!(status["stages"]["inference"]["restarts"].as_u64().unwrap() >= 1);
     stop.store(true, Ordering::Relaxed);
@@ -81,8 +110,16 @@ fn a_stage_that_cannot_start_degrades_the_gateway_without_a_crash_loop() {
         "[broker]\nembedded = true\nbind = \"127.0.0.1:{port}\"\n[ingest]\nurl = \"{url}\"\n[uplink]\nurl = \"{url}\"\n\
          [summary]\nperiod = \"1s\"\n[supervisor]\nbackoff_initial = \"20ms\"\nbackoff_max = \"300ms\"\nmax_restarts = 3\nperiod = \"30s\"\n"
     ));
-    assert_eq!(gw.post("/faults", "{\"stage\":\"uplink\",\"kind\":\"fail_start\"}").0, 200);
-    assert_eq!(gw.post("/faults", "{\"stage\":\"uplink\",\"kind\":\"panic\"}").0, 200);
+    assert_eq!(
+        gw.post("/faults", "{\"stage\":\"uplink\",\"kind\":\"fail_start\"}")
+            .0,
+        200
+    );
+    assert_eq!(
+        gw.post("/faults", "{\"stage\":\"uplink\",\"kind\":\"panic\"}")
+            .0,
+        200
+    );
     // Any message to the uplink now panics it, and every restart fails in pre_start.
     publish_once(port, "sensors/x/data", "{\"v\": 1}");
     std::thread::sleep(Duration::from_millis(200));
@@ -99,7 +136,16 @@ fn a_stage_that_cannot_start_degrades_the_gateway_without_a_crash_loop() {
     assert!(r2 - r1 <= 10.0, "restart loop: {r1} → {r2} in 2 s");
     assert_eq!(gw.get("/healthz").0, 200);
     // Fixing the cause lets it recover.
-    assert_eq!(gw.post("/faults", "{\"stage\":\"uplink\",\"kind\":\"fail_start\",\"count\":0}").0, 200);
-    wait_until(Duration::from_secs(20), "uplink running again", || gw.status()["stages"]["uplink"]["state"] == "running");
+    assert_eq!(
+        gw.post(
+            "/faults",
+            "{\"stage\":\"uplink\",\"kind\":\"fail_start\",\"count\":0}"
+        )
+        .0,
+        200
+    );
+    wait_until(Duration::from_secs(20), "uplink running again", || {
+        gw.status()["stages"]["uplink"]["state"] == "running"
+    });
     assert_eq!(gw.stop(), Some(0));
 }

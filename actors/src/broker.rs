@@ -30,7 +30,9 @@ pub enum BrokerError {
 pub fn start(cfg: &BrokerConfig) -> Result<SocketAddr, BrokerError> {
     let addr = cfg.bind;
     let probe = TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
-    let addr = probe.local_addr().map_err(|source| BrokerError::Bind { addr, source })?;
+    let addr = probe
+        .local_addr()
+        .map_err(|source| BrokerError::Bind { addr, source })?;
     drop(probe);
     let server = ServerSettings {
         name: "v4".into(),

@@ -102,9 +102,7 @@ pub struct GatewaySection {
 
 impl Default for GatewaySection {
     fn default() -> Self {
-        Self {
-            id: "gw-01".into(),
-        }
+        Self { id: "gw-01".into() }
     }
 }
 

@@ -13,7 +13,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Stages that accept faults.
-pub const STAGES: &[&str] = &["ingest", "sensor", "inference", "inference_worker", "uplink"];
+pub const STAGES: &[&str] = &[
+    "ingest",
+    "sensor",
+    "inference",
+    "inference_worker",
+    "uplink",
+];
 
 /// One injected fault.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -90,7 +96,9 @@ impl Faults {
         if req.fault == Fault::FailStart {
             self.fail_start.lock().insert(stage, req.count > 0);
         } else {
-            self.armed.lock().insert(stage, (req.fault, req.count.max(1)));
+            self.armed
+                .lock()
+                .insert(stage, (req.fault, req.count.max(1)));
         }
         self.armed_any.store(true, Ordering::Release);
         Ok(())

@@ -115,30 +115,118 @@ impl Metrics {
             }};
         }
         let m = Metrics {
-            samples_ingested: reg!("edgegw_samples_ingested", "Samples accepted into a sensor window.", Counter::default()),
-            ingest_rejected: reg!("edgegw_ingest_rejected", "Ingest messages or samples rejected, by reason.", Family::default()),
-            ingest_bytes: reg!("edgegw_ingest_bytes", "Payload bytes received on ingest topics.", Counter::default()),
-            samples_dropped: reg!("edgegw_samples_dropped", "Accepted samples not processed, by reason.", Family::default()),
-            inferences: reg!("edgegw_inferences", "Feature vectors scored.", Counter::default()),
-            inference_batch_size: reg!("edgegw_inference_batch_size", "Feature vectors per inference batch.", Histogram::new(exponential_buckets(1.0, 2.0, 11))),
-            inference_seconds: reg!("edgegw_inference_seconds", "Wall time of one inference batch.", Histogram::new(latency_buckets())),
-            inference_shed: reg!("edgegw_inference_shed", "Inference requests shed under overload, oldest first.", Counter::default()),
-            inference_fallback_batches: reg!("edgegw_inference_fallback_batches", "Batches scored by the fallback rule.", Counter::default()),
-            decision_latency_seconds: reg!("edgegw_decision_latency_seconds", "Sample received to decision made.", Histogram::new(latency_buckets())),
+            samples_ingested: reg!(
+                "edgegw_samples_ingested",
+                "Samples accepted into a sensor window.",
+                Counter::default()
+            ),
+            ingest_rejected: reg!(
+                "edgegw_ingest_rejected",
+                "Ingest messages or samples rejected, by reason.",
+                Family::default()
+            ),
+            ingest_bytes: reg!(
+                "edgegw_ingest_bytes",
+                "Payload bytes received on ingest topics.",
+                Counter::default()
+            ),
+            samples_dropped: reg!(
+                "edgegw_samples_dropped",
+                "Accepted samples not processed, by reason.",
+                Family::default()
+            ),
+            inferences: reg!(
+                "edgegw_inferences",
+                "Feature vectors scored.",
+                Counter::default()
+            ),
+            inference_batch_size: reg!(
+                "edgegw_inference_batch_size",
+                "Feature vectors per inference batch.",
+                Histogram::new(exponential_buckets(1.0, 2.0, 11))
+            ),
+            inference_seconds: reg!(
+                "edgegw_inference_seconds",
+                "Wall time of one inference batch.",
+                Histogram::new(latency_buckets())
+            ),
+            inference_shed: reg!(
+                "edgegw_inference_shed",
+                "Inference requests shed under overload, oldest first.",
+                Counter::default()
+            ),
+            inference_fallback_batches: reg!(
+                "edgegw_inference_fallback_batches",
+                "Batches scored by the fallback rule.",
+                Counter::default()
+            ),
+            decision_latency_seconds: reg!(
+                "edgegw_decision_latency_seconds",
+                "Sample received to decision made.",
+                Histogram::new(latency_buckets())
+            ),
             decisions: reg!("edgegw_decisions", "Decisions made.", Counter::default()),
             alerts: reg!("edgegw_alerts", "Alerts raised.", Counter::default()),
-            alerts_suppressed: reg!("edgegw_alerts_suppressed", "Alerts withheld by the per-sensor cooldown.", Counter::default()),
-            uplink_messages: reg!("edgegw_uplink_messages", "Messages handed to the uplink, by class.", Family::default()),
-            uplink_bytes: reg!("edgegw_uplink_bytes", "Payload bytes handed to the uplink.", Family::default()),
-            uplink_dropped: reg!("edgegw_uplink_dropped", "Uplink messages dropped before acknowledgement, by reason.", Family::default()),
-            uplink_connected: reg!("edgegw_uplink_connected", "1 while the uplink session is up.", Gauge::default()),
-            store_backlog: reg!("edgegw_store_backlog", "Outbound records awaiting acknowledgement, by class.", Family::default()),
-            store_bytes: reg!("edgegw_store_bytes", "Bytes held by the store.", Gauge::default()),
-            store_evicted: reg!("edgegw_store_evicted", "Records evicted to keep the store budget, by class.", Family::default()),
-            actor_restarts: reg!("edgegw_actor_restarts", "Restarts of supervised actors, by stage.", Family::default()),
-            feedback: reg!("edgegw_feedback", "Feedback messages applied, by kind.", Family::default()),
-            feedback_dropped: reg!("edgegw_feedback_dropped", "Feedback messages dropped, by kind.", Family::default()),
-            sensors_active: reg!("edgegw_sensors_active", "Sensors with a live window actor.", Gauge::default()),
+            alerts_suppressed: reg!(
+                "edgegw_alerts_suppressed",
+                "Alerts withheld by the per-sensor cooldown.",
+                Counter::default()
+            ),
+            uplink_messages: reg!(
+                "edgegw_uplink_messages",
+                "Messages handed to the uplink, by class.",
+                Family::default()
+            ),
+            uplink_bytes: reg!(
+                "edgegw_uplink_bytes",
+                "Payload bytes handed to the uplink.",
+                Family::default()
+            ),
+            uplink_dropped: reg!(
+                "edgegw_uplink_dropped",
+                "Uplink messages dropped before acknowledgement, by reason.",
+                Family::default()
+            ),
+            uplink_connected: reg!(
+                "edgegw_uplink_connected",
+                "1 while the uplink session is up.",
+                Gauge::default()
+            ),
+            store_backlog: reg!(
+                "edgegw_store_backlog",
+                "Outbound records awaiting acknowledgement, by class.",
+                Family::default()
+            ),
+            store_bytes: reg!(
+                "edgegw_store_bytes",
+                "Bytes held by the store.",
+                Gauge::default()
+            ),
+            store_evicted: reg!(
+                "edgegw_store_evicted",
+                "Records evicted to keep the store budget, by class.",
+                Family::default()
+            ),
+            actor_restarts: reg!(
+                "edgegw_actor_restarts",
+                "Restarts of supervised actors, by stage.",
+                Family::default()
+            ),
+            feedback: reg!(
+                "edgegw_feedback",
+                "Feedback messages applied, by kind.",
+                Family::default()
+            ),
+            feedback_dropped: reg!(
+                "edgegw_feedback_dropped",
+                "Feedback messages dropped, by kind.",
+                Family::default()
+            ),
+            sensors_active: reg!(
+                "edgegw_sensors_active",
+                "Sensors with a live window actor.",
+                Gauge::default()
+            ),
             registry: Registry::default(),
         };
         Metrics { registry: r, ..m }
@@ -153,7 +241,9 @@ impl Metrics {
 
     /// Counts one restart of `stage`.
     pub fn restart(&self, stage: &'static str) {
-        self.actor_restarts.get_or_create(&StageLabel { stage }).inc();
+        self.actor_restarts
+            .get_or_create(&StageLabel { stage })
+            .inc();
     }
 
     /// Value of a rejection counter (for status and tests).
@@ -165,7 +255,9 @@ impl Metrics {
 
     /// Value of a restart counter.
     pub fn restarts(&self, stage: &'static str) -> u64 {
-        self.actor_restarts.get_or_create(&StageLabel { stage }).get()
+        self.actor_restarts
+            .get_or_create(&StageLabel { stage })
+            .get()
     }
 
     /// Prometheus text exposition of every instrument.

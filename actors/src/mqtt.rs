@@ -53,7 +53,12 @@ pub fn parse_url(url: &str) -> Result<BrokerUrl, String> {
 }
 
 /// Options for a client named `client_id` connecting to `url`.
-pub fn options(url: &BrokerUrl, client_id: &str, keep_alive: Duration, max_packet: usize) -> MqttOptions {
+pub fn options(
+    url: &BrokerUrl,
+    client_id: &str,
+    keep_alive: Duration,
+    max_packet: usize,
+) -> MqttOptions {
     let mut o = MqttOptions::new(client_id, url.host.clone(), url.port);
     o.set_keep_alive(keep_alive.max(Duration::from_secs(1)));
     o.set_max_packet_size(max_packet, max_packet);
@@ -98,7 +103,11 @@ impl Default for ReconnectBackoff {
 
 /// Polls `el` forever in its own task, calling `forward` with every event; `forward` returns
 /// false once the owner is gone, which ends the task.
-pub fn spawn_event_loop<F>(mut el: EventLoop, backoff: ReconnectBackoff, forward: F) -> JoinHandle<()>
+pub fn spawn_event_loop<F>(
+    mut el: EventLoop,
+    backoff: ReconnectBackoff,
+    forward: F,
+) -> JoinHandle<()>
 where
     F: Fn(LinkEvent) -> bool + Send + 'static,
 {
@@ -137,25 +146,6 @@ pub fn client(opts: MqttOptions, cap: usize) -> (AsyncClient, EventLoop) {
     AsyncClient::new(opts, cap)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            parse_url("mqtt://127.0.0.1:1884").unwrap(),
-            BrokerUrl { host: "127.0.0.1".into(), port: 1884 }
-        );
-        assert_eq!(parse_url("tcp://broker.local").unwrap().port, 1883);
-        assert_eq!(parse_url("mqtt://[::1]:1885").unwrap().host, "::1");
-        assert!(parse_url("http://x:1").is_err());
-        assert!(parse_url("mqtts://x:8883").unwrap_err().contains("TLS"));
-        assert!(parse_url("mqtt://x:port").is_err());
-        assert!(parse_url("mqtt://:1883").is_err());
-    }
-}
-
 /// Polls one session of `el` after waiting `delay`: forwards events until the first error,
 /// forwards that as `Down` and ends. The owner builds a fresh client and event loop for the
 /// next session, so requests queued for a dead session can never leak into a new one (which
@@ -185,4 +175,26 @@ where
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        assert_eq!(
+            parse_url("mqtt://127.0.0.1:1884").unwrap(),
+            BrokerUrl {
+                host: "127.0.0.1".into(),
+                port: 1884
+            }
+        );
+        assert_eq!(parse_url("tcp://broker.local").unwrap().port, 1883);
+        assert_eq!(parse_url("mqtt://[::1]:1885").unwrap().host, "::1");
+        assert!(parse_url("http://x:1").is_err());
+        assert!(parse_url("mqtts://x:8883").unwrap_err().contains("TLS"));
+        assert!(parse_url("mqtt://x:port").is_err());
+        assert!(parse_url("mqtt://:1883").is_err());
+    }
 }

@@ -143,7 +143,13 @@ impl StatusBoard {
         let reasons = g
             .conditions
             .iter()
-            .map(|(k, v)| if v.is_empty() { k.clone() } else { format!("{k}: {v}") })
+            .map(|(k, v)| {
+                if v.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{k}: {v}")
+                }
+            })
             .collect();
         (Self::derive(&g.conditions), g.mode_since, reasons)
     }

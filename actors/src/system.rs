@@ -55,8 +55,18 @@ pub fn load_scorer(cfg: &GatewayConfig) -> (Scorer, Option<String>) {
     match loaded {
         Ok(m) => (Scorer::Model(Arc::new(m)), None),
         Err(e) => {
-            let why = format!("{}: {e}", if path.as_os_str().is_empty() { "built-in model".into() } else { path.display().to_string() });
-            (Scorer::fallback(crate::sensor::baseline::feature_names(cfg.sensors.bands)), Some(why))
+            let why = format!(
+                "{}: {e}",
+                if path.as_os_str().is_empty() {
+                    "built-in model".into()
+                } else {
+                    path.display().to_string()
+                }
+            );
+            (
+                Scorer::fallback(crate::sensor::baseline::feature_names(cfg.sensors.bands)),
+                Some(why),
+            )
         }
     }
 }
@@ -93,7 +103,12 @@ impl Gateway {
             ctx.status.condition(MODEL_REFUSED, Some(why));
         } else {
             let s = ctx.scorer();
-            info!(message = "Model loaded.", name = s.name(), version = s.version(), threshold = s.threshold());
+            info!(
+                message = "Model loaded.",
+                name = s.name(),
+                version = s.version(),
+                threshold = s.threshold()
+            );
         }
         Self::spawn(ctx, broker).await
     }
@@ -102,7 +117,12 @@ impl Gateway {
         let (root, join) = Actor::spawn(None, RootSupervisor, ctx.clone())
             .await
             .map_err(|e| StartError::Spawn(e.to_string()))?;
-        Ok(Gateway { ctx, broker, root, join })
+        Ok(Gateway {
+            ctx,
+            broker,
+            root,
+            join,
+        })
     }
 
     /// Stops ingest, waits up to `drain` for in-flight decisions and the uplink backlog, then
@@ -119,7 +139,11 @@ impl Gateway {
             let decisions = m.decisions.get();
             let backlog: i64 = ["alert", "summary", "raw"]
                 .iter()
-                .map(|c| m.store_backlog.get_or_create(&crate::metrics::ClassLabel { class: c }).get())
+                .map(|c| {
+                    m.store_backlog
+                        .get_or_create(&crate::metrics::ClassLabel { class: c })
+                        .get()
+                })
                 .sum();
             let linked = m.uplink_connected.get() == 1;
             if decisions == last && (backlog == 0 || !linked) {

@@ -46,7 +46,9 @@ impl FaultProxy {
                 s.connections.fetch_add(1, Ordering::Relaxed);
                 let mut stop = s.epoch.subscribe();
                 tokio::spawn(async move {
-                    let Ok(mut server) = TcpStream::connect(upstream).await else { return };
+                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
                     let mut client = client;
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
@@ -124,7 +126,11 @@ mod tests {
         let n = c.read_to_end(&mut rest).await.unwrap_or(0);
         assert_eq!(n, 0, "connection must close on cut");
         let mut c2 = TcpStream::connect(p.addr()).await.unwrap();
-        assert_eq!(c2.read(&mut b).await.unwrap_or(0), 0, "new connections refused while cut");
+        assert_eq!(
+            c2.read(&mut b).await.unwrap_or(0),
+            0,
+            "new connections refused while cut"
+        );
         p.heal();
         let mut c3 = TcpStream::connect(p.addr()).await.unwrap();
         c3.write_all(b"ok").await.unwrap();

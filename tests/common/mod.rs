@@ -13,7 +13,11 @@ use std::time::{Duration, Instant};
 
 /// A free loopback port (bound then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Waits until `f` is true, polling, or panics with `what` after `timeout`.
@@ -69,7 +73,11 @@ impl Mosquitto {
             .spawn()
             .expect("mosquitto not installed: run the README's test command, which installs it");
         wait_port(port, Duration::from_secs(10));
-        Mosquitto { port, _proc: Proc(child), _dir: dir }
+        Mosquitto {
+            port,
+            _proc: Proc(child),
+            _dir: dir,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -86,7 +94,18 @@ pub struct Sub {
 impl Sub {
     pub fn start(port: u16, filter: &str) -> Self {
         let mut child = Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", filter, "-v", "-q", "1", "-i"])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-t",
+                filter,
+                "-v",
+                "-q",
+                "1",
+                "-i",
+            ])
             .arg(format!("test-sub-{}", free_port()))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -105,7 +124,10 @@ impl Sub {
         });
         // mosquitto_sub has no "subscribed" signal; give it a moment to connect and subscribe.
         std::thread::sleep(Duration::from_millis(300));
-        Sub { lines, _proc: Proc(child) }
+        Sub {
+            lines,
+            _proc: Proc(child),
+        }
     }
 
     /// Parsed JSON payloads of topics containing `part`.
@@ -129,13 +151,26 @@ pub struct Pub {
 impl Pub {
     pub fn start(port: u16, topic: &str, qos: u8) -> Self {
         let mut child = Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-l", "-q", &qos.to_string()])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-t",
+                topic,
+                "-l",
+                "-q",
+                &qos.to_string(),
+            ])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("mosquitto_pub not installed");
-        Pub { stdin: child.stdin.take(), proc: Proc(child) }
+        Pub {
+            stdin: child.stdin.take(),
+            proc: Proc(child),
+        }
     }
 
     pub fn send(&mut self, line: &str) {
@@ -161,7 +196,18 @@ impl Pub {
 /// Publishes one message with `mosquitto_pub -m`.
 pub fn publish_once(port: u16, topic: &str, payload: &str) {
     let st = Command::new("mosquitto_pub")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-t", topic, "-m", payload, "-q", "1"])
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-t",
+            topic,
+            "-m",
+            payload,
+            "-q",
+            "1",
+        ])
         .status()
         .unwrap();
     assert!(st.success());
@@ -199,8 +245,14 @@ impl Gw {
             .stderr(log)
             .spawn()
             .unwrap();
-        let gw = Gw { http, dir, proc: Proc(child) };
-        wait_until(Duration::from_secs(30), "gateway /readyz", || gw.get("/readyz").0 == 200);
+        let gw = Gw {
+            http,
+            dir,
+            proc: Proc(child),
+        };
+        wait_until(Duration::from_secs(30), "gateway /readyz", || {
+            gw.get("/readyz").0 == 200
+        });
         gw
     }
 
@@ -262,8 +314,15 @@ fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
     }
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
-    let code = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    let code = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
     (code, body)
 }
 

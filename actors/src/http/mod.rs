@@ -45,7 +45,11 @@ impl Actor for HttpActor {
     type State = HttpState;
     type Arguments = Arc<Ctx>;
 
-    async fn pre_start(&self, myself: ActorRef<HttpMsg>, ctx: Arc<Ctx>) -> Result<HttpState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<HttpMsg>,
+        ctx: Arc<Ctx>,
+    ) -> Result<HttpState, ActorProcessingErr> {
         let bind = ctx.cfg.http.bind;
         let listener = tokio::net::TcpListener::bind(bind)
             .await
@@ -59,12 +63,21 @@ impl Actor for HttpActor {
         Ok(HttpState { task, local })
     }
 
-    async fn post_stop(&self, _: ActorRef<HttpMsg>, st: &mut HttpState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _: ActorRef<HttpMsg>,
+        st: &mut HttpState,
+    ) -> Result<(), ActorProcessingErr> {
         st.task.abort();
         Ok(())
     }
 
-    async fn handle(&self, _: ActorRef<HttpMsg>, msg: HttpMsg, _: &mut HttpState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<HttpMsg>,
+        msg: HttpMsg,
+        _: &mut HttpState,
+    ) -> Result<(), ActorProcessingErr> {
         let HttpMsg::Exited(why) = msg;
         Err(format!("http server exited: {why}").into())
     }
@@ -91,7 +104,10 @@ async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
 
 async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
         ctx.metrics.render(),
     )
         .into_response()
@@ -105,7 +121,11 @@ async fn status(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
 pub fn status_json(ctx: &Ctx) -> Value {
     let (mode, since, reasons) = ctx.status.mode();
     let m = &ctx.metrics;
-    let backlog = |c: &'static str| m.store_backlog.get_or_create(&ClassLabel { class: c }).get();
+    let backlog = |c: &'static str| {
+        m.store_backlog
+            .get_or_create(&ClassLabel { class: c })
+            .get()
+    };
     let scorer = ctx.scorer();
     json!({
         "gateway": ctx.cfg.gateway.id,

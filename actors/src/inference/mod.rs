@@ -63,8 +63,16 @@ impl Default for InferenceConfig {
 
 impl InferenceConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        check((1..=64).contains(&self.workers), "inference.workers", "must be between 1 and 64")?;
-        check((1..=4096).contains(&self.max_batch), "inference.max_batch", "must be between 1 and 4096")?;
+        check(
+            (1..=64).contains(&self.workers),
+            "inference.workers",
+            "must be between 1 and 64",
+        )?;
+        check(
+            (1..=4096).contains(&self.max_batch),
+            "inference.max_batch",
+            "must be between 1 and 4096",
+        )?;
         check(
             self.queue_capacity >= self.max_batch,
             "inference.queue_capacity",
@@ -75,7 +83,11 @@ impl InferenceConfig {
             "inference.hang_timeout",
             "must be longer than inference.max_wait",
         )?;
-        check(self.fallback_after > 0, "inference.fallback_after", "must be greater than 0")
+        check(
+            self.fallback_after > 0,
+            "inference.fallback_after",
+            "must be greater than 0",
+        )
     }
 }
 

@@ -66,7 +66,11 @@ impl Actor for InferencePool {
     type State = PoolState;
     type Arguments = Arc<Ctx>;
 
-    async fn pre_start(&self, myself: ActorRef<PoolMsg>, ctx: Arc<Ctx>) -> Result<PoolState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<PoolMsg>,
+        ctx: Arc<Ctx>,
+    ) -> Result<PoolState, ActorProcessingErr> {
         if ctx.faults.start_fails("inference") {
             return Err("injected fault: inference cannot start".into());
         }
@@ -75,7 +79,11 @@ impl Actor for InferencePool {
         let mut st = PoolState {
             queue: VecDeque::with_capacity(cfg.queue_capacity.min(65_536)),
             workers: (0..cfg.workers)
-                .map(|_| Worker { actor: None, busy: None, tracker: RestartTracker::default() })
+                .map(|_| Worker {
+                    actor: None,
+                    busy: None,
+                    tracker: RestartTracker::default(),
+                })
                 .collect(),
             by_actor: HashMap::new(),
             flush_pending: false,
@@ -93,7 +101,12 @@ impl Actor for InferencePool {
         Ok(st)
     }
 
-    async fn handle(&self, myself: ActorRef<PoolMsg>, msg: PoolMsg, st: &mut PoolState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<PoolMsg>,
+        msg: PoolMsg,
+        st: &mut PoolState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             PoolMsg::Score(req) => {
                 st.ctx.faults.check("inference").await;
@@ -128,14 +141,25 @@ impl Actor for InferencePool {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<PoolMsg>, evt: SupervisionEvent, st: &mut PoolState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<PoolMsg>,
+        evt: SupervisionEvent,
+        st: &mut PoolState,
+    ) -> Result<(), ActorProcessingErr> {
         let (cell, error) = match evt {
             SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (cell, reason.unwrap_or_else(|| "stopped".into())),
+            SupervisionEvent::ActorTerminated(cell, _, reason) => {
+                (cell, reason.unwrap_or_else(|| "stopped".into()))
+            }
             _ => return Ok(()),
         };
         if let Some(i) = st.by_actor.remove(&cell.get_id()) {
-            if st.workers[i].actor.as_ref().is_some_and(|a| a.get_id() == cell.get_id()) {
+            if st.workers[i]
+                .actor
+                .as_ref()
+                .is_some_and(|a| a.get_id() == cell.get_id())
+            {
                 worker_failed(&myself, st, i, error);
             }
         }
@@ -143,8 +167,16 @@ impl Actor for InferencePool {
     }
 }
 
-async fn spawn_worker(myself: &ActorRef<PoolMsg>, st: &mut PoolState, i: usize) -> Result<(), ActorProcessingErr> {
-    let args = WorkerArgs { index: i, pool: myself.clone(), ctx: st.ctx.clone() };
+async fn spawn_worker(
+    myself: &ActorRef<PoolMsg>,
+    st: &mut PoolState,
+    i: usize,
+) -> Result<(), ActorProcessingErr> {
+    let args = WorkerArgs {
+        index: i,
+        pool: myself.clone(),
+        ctx: st.ctx.clone(),
+    };
     let (actor, _) = Actor::spawn_linked(None, InferenceWorker, args, myself.get_cell()).await?;
     st.by_actor.insert(actor.get_id(), i);
     let w = &mut st.workers[i];
@@ -161,16 +193,22 @@ fn worker_failed(myself: &ActorRef<PoolMsg>, st: &mut PoolState, i: usize, error
         st.ctx
             .metrics
             .samples_dropped
-            .get_or_create(&ReasonLabel { reason: "inference_worker_failed" })
+            .get_or_create(&ReasonLabel {
+                reason: "inference_worker_failed",
+            })
             .inc_by(n as u64);
     }
     st.ctx.metrics.restart("inference_worker");
-    let verdict = w.tracker.on_failure(&st.ctx.cfg.supervisor, Instant::now(), &mut st.rng);
+    let verdict = w
+        .tracker
+        .on_failure(&st.ctx.cfg.supervisor, Instant::now(), &mut st.rng);
     let state = match verdict {
         Verdict::Restart(_) => StageState::Restarting,
         Verdict::Escalate(_) => StageState::Escalated,
     };
-    st.ctx.status.stage("inference_worker", state, Some(error.clone()));
+    st.ctx
+        .status
+        .stage("inference_worker", state, Some(error.clone()));
     warn!(message = "Inference worker failed; restarting.", worker = i, %error, retry_in_ms = verdict.delay().as_millis() as u64);
     myself.send_after(verdict.delay(), move || PoolMsg::RestartWorker(i));
 }
@@ -194,10 +232,14 @@ fn hang_check(myself: &ActorRef<PoolMsg>, st: &mut PoolState) {
         worker_failed(myself, st, i, format!("hung for more than {limit:?}"));
     }
     let stages = st.ctx.status.stages();
-    if stages.get("inference_worker").is_some_and(|s| s.state != StageState::Running)
+    if stages
+        .get("inference_worker")
+        .is_some_and(|s| s.state != StageState::Running)
         && st.workers.iter().all(|w| w.actor.is_some())
     {
-        st.ctx.status.stage("inference_worker", StageState::Running, None);
+        st.ctx
+            .status
+            .stage("inference_worker", StageState::Running, None);
     }
 }
 
@@ -228,20 +270,36 @@ fn dispatch(myself: &ActorRef<PoolMsg>, st: &mut PoolState, force: bool) {
     while !st.queue.is_empty() {
         let ready = force
             || st.queue.len() >= max_batch
-            || st.queue.front().is_some_and(|(_, t)| t.elapsed() >= max_wait);
+            || st
+                .queue
+                .front()
+                .is_some_and(|(_, t)| t.elapsed() >= max_wait);
         if !ready {
             break;
         }
-        let Some(i) = st.workers.iter().position(|w| w.actor.is_some() && w.busy.is_none()) else {
+        let Some(i) = st
+            .workers
+            .iter()
+            .position(|w| w.actor.is_some() && w.busy.is_none())
+        else {
             break;
         };
         let n = st.queue.len().min(max_batch);
         let reqs: Vec<ScoreRequest> = st.queue.drain(..n).map(|(r, _)| *r).collect();
         let in_fallback = st.fallback_until.is_some_and(|t| Instant::now() < t);
-        let scorer = if in_fallback { st.fallback.clone() } else { st.ctx.scorer() };
+        let scorer = if in_fallback {
+            st.fallback.clone()
+        } else {
+            st.ctx.scorer()
+        };
         let w = &mut st.workers[i];
         let sent = w.actor.as_ref().is_some_and(|a| {
-            a.cast(WorkerMsg::Batch { reqs, scorer, fallback: st.fallback.clone() }).is_ok()
+            a.cast(WorkerMsg::Batch {
+                reqs,
+                scorer,
+                fallback: st.fallback.clone(),
+            })
+            .is_ok()
         });
         if sent {
             w.busy = Some((Instant::now(), n));

@@ -47,18 +47,34 @@ impl Actor for InferenceWorker {
     type State = WorkerArgs;
     type Arguments = WorkerArgs;
 
-    async fn pre_start(&self, _: ActorRef<WorkerMsg>, args: WorkerArgs) -> Result<WorkerArgs, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<WorkerMsg>,
+        args: WorkerArgs,
+    ) -> Result<WorkerArgs, ActorProcessingErr> {
         if args.ctx.faults.start_fails("inference_worker") {
             return Err("injected fault: inference worker cannot start".into());
         }
         Ok(args)
     }
 
-    async fn handle(&self, _: ActorRef<WorkerMsg>, msg: WorkerMsg, st: &mut WorkerArgs) -> Result<(), ActorProcessingErr> {
-        let WorkerMsg::Batch { mut reqs, scorer, fallback } = msg;
+    async fn handle(
+        &self,
+        _: ActorRef<WorkerMsg>,
+        msg: WorkerMsg,
+        st: &mut WorkerArgs,
+    ) -> Result<(), ActorProcessingErr> {
+        let WorkerMsg::Batch {
+            mut reqs,
+            scorer,
+            fallback,
+        } = msg;
         st.ctx.faults.check("inference_worker").await;
         let started = Instant::now();
-        let feats: Vec<Vec<f32>> = reqs.iter_mut().map(|r| std::mem::take(&mut r.features)).collect();
+        let feats: Vec<Vec<f32>> = reqs
+            .iter_mut()
+            .map(|r| std::mem::take(&mut r.features))
+            .collect();
         let faults = st.ctx.faults.clone();
         let run = scorer.clone();
         let (feats, result) = tokio::task::spawn_blocking(move || {
@@ -77,9 +93,21 @@ impl Actor for InferenceWorker {
             Ok(s) if s.len() == n => (s, scorer, None),
             Ok(s) => {
                 let e = format!("scorer returned {} scores for {n} vectors", s.len());
-                (fallback.score_batch(&feats).unwrap_or_else(|_| vec![0.0; n]), fallback, Some(e))
+                (
+                    fallback
+                        .score_batch(&feats)
+                        .unwrap_or_else(|_| vec![0.0; n]),
+                    fallback,
+                    Some(e),
+                )
             }
-            Err(e) => (fallback.score_batch(&feats).unwrap_or_else(|_| vec![0.0; n]), fallback, Some(e.to_string())),
+            Err(e) => (
+                fallback
+                    .score_batch(&feats)
+                    .unwrap_or_else(|_| vec![0.0; n]),
+                fallback,
+                Some(e.to_string()),
+            ),
         };
         if error.is_some() {
             m.inference_fallback_batches.inc();
@@ -98,7 +126,10 @@ impl Actor for InferenceWorker {
                 batch: n,
             })));
         }
-        let _ = st.pool.cast(PoolMsg::Done { worker: st.index, error });
+        let _ = st.pool.cast(PoolMsg::Done {
+            worker: st.index,
+            error,
+        });
         Ok(())
     }
 }

@@ -63,7 +63,11 @@ impl Default for IngestConfig {
 impl IngestConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         mqtt::parse_url(&self.url).map_err(|r| ConfigError::new("ingest.url", r))?;
-        check(!self.topics.is_empty(), "ingest.topics", "needs at least one filter")?;
+        check(
+            !self.topics.is_empty(),
+            "ingest.topics",
+            "needs at least one filter",
+        )?;
         for t in &self.topics {
             TopicFilter::new(t).map_err(|r| ConfigError::new("ingest.topics", r))?;
         }
@@ -73,7 +77,11 @@ impl IngestConfig {
             "ingest.max_payload_bytes",
             "must be between 64 and 16777216",
         )?;
-        check(self.max_batch_samples > 0, "ingest.max_batch_samples", "must be greater than 0")?;
+        check(
+            self.max_batch_samples > 0,
+            "ingest.max_batch_samples",
+            "must be greater than 0",
+        )?;
         check(
             self.keep_alive.get() >= Duration::from_secs(1),
             "ingest.keep_alive",
@@ -108,7 +116,11 @@ impl Actor for IngestActor {
     type State = IngestState;
     type Arguments = Arc<Ctx>;
 
-    async fn pre_start(&self, myself: ActorRef<IngestMsg>, ctx: Arc<Ctx>) -> Result<IngestState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<IngestMsg>,
+        ctx: Arc<Ctx>,
+    ) -> Result<IngestState, ActorProcessingErr> {
         if ctx.faults.start_fails("ingest") {
             return Err("injected fault: ingest cannot start".into());
         }
@@ -119,8 +131,17 @@ impl Actor for IngestActor {
             .iter()
             .map(|t| TopicFilter::new(t))
             .collect::<Result<Vec<_>, _>>()?;
-        let client_id = format!("edgegw-{}-ingest-{}", ctx.cfg.gateway.id, std::process::id());
-        let opts = mqtt::options(&url, &client_id, cfg.keep_alive.get(), cfg.max_payload_bytes + 1024);
+        let client_id = format!(
+            "edgegw-{}-ingest-{}",
+            ctx.cfg.gateway.id,
+            std::process::id()
+        );
+        let opts = mqtt::options(
+            &url,
+            &client_id,
+            cfg.keep_alive.get(),
+            cfg.max_payload_bytes + 1024,
+        );
         let (client, el) = mqtt::client(opts, 64);
         let me = myself.clone();
         let poller = mqtt::spawn_event_loop(el, ReconnectBackoff::default(), move |ev| {
@@ -142,20 +163,33 @@ impl Actor for IngestActor {
         })
     }
 
-    async fn post_stop(&self, _: ActorRef<IngestMsg>, st: &mut IngestState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _: ActorRef<IngestMsg>,
+        st: &mut IngestState,
+    ) -> Result<(), ActorProcessingErr> {
         st.poller.abort();
         let _ = st.client.try_disconnect();
         Ok(())
     }
 
-    async fn handle(&self, _: ActorRef<IngestMsg>, msg: IngestMsg, st: &mut IngestState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        _: ActorRef<IngestMsg>,
+        msg: IngestMsg,
+        st: &mut IngestState,
+    ) -> Result<(), ActorProcessingErr> {
         st.ctx.faults.check("ingest").await;
         match msg {
             IngestMsg::Link(LinkEvent::Event(Event::Incoming(Packet::Publish(p))), at) => {
                 on_publish(st, &p.topic, &p.payload, at);
             }
             IngestMsg::Link(LinkEvent::Event(Event::Incoming(Packet::ConnAck(_))), _) => {
-                let qos = if st.ctx.cfg.ingest.qos == 0 { QoS::AtMostOnce } else { QoS::AtLeastOnce };
+                let qos = if st.ctx.cfg.ingest.qos == 0 {
+                    QoS::AtMostOnce
+                } else {
+                    QoS::AtLeastOnce
+                };
                 for t in &st.ctx.cfg.ingest.topics {
                     // Queued locally; a full queue means the link is already failing and the
                     // next ConnAck subscribes again.
@@ -192,7 +226,9 @@ fn on_publish(st: &mut IngestState, topic: &str, payload: &[u8], received: Insta
             if !ctx.stages.sensors.cast(msg) {
                 ctx.metrics
                     .samples_dropped
-                    .get_or_create(&crate::metrics::ReasonLabel { reason: "sensors_restarting" })
+                    .get_or_create(&crate::metrics::ReasonLabel {
+                        reason: "sensors_restarting",
+                    })
                     .inc();
             }
         }

@@ -167,11 +167,9 @@ impl TopicFilter {
                 "{filter:?} must contain exactly one '+' level (the sensor id)"
             ));
         }
-        if levels
-            .iter()
-            .enumerate()
-            .any(|(i, l)| (l == "#" && i + 1 != levels.len()) || (l.contains(['+', '#']) && l.len() > 1))
-        {
+        if levels.iter().enumerate().any(|(i, l)| {
+            (l == "#" && i + 1 != levels.len()) || (l.contains(['+', '#']) && l.len() > 1)
+        }) {
             return Err(format!("{filter:?} is not a valid MQTT topic filter"));
         }
         Ok(Self {
@@ -231,11 +229,27 @@ mod tests {
 
     #[test]
     fn accepts_single_batch_and_unknown_fields() {
-        let s = parse_json(br#"{"ts": 1731000000123, "v": 21.5, "unit": "C"}"#, NOW, &LIM).unwrap();
-        assert_eq!(s, vec![Sample { ts: 1731000000123, v: 21.5 }]);
+        let s = parse_json(
+            br#"{"ts": 1731000000123, "v": 21.5, "unit": "C"}"#,
+            NOW,
+            &LIM,
+        )
+        .unwrap();
+        assert_eq!(
+            s,
+            vec![Sample {
+                ts: 1731000000123,
+                v: 21.5
+            }]
+        );
         let s = parse_json(br#"{"v": 3}"#, NOW, &LIM).unwrap();
         assert_eq!(s[0].ts, NOW);
-        let s = parse_json(br#"{"samples": [[1731000000123, 21.5], [1731000000133, 21.7]]}"#, NOW, &LIM).unwrap();
+        let s = parse_json(
+            br#"{"samples": [[1731000000123, 21.5], [1731000000133, 21.7]]}"#,
+            NOW,
+            &LIM,
+        )
+        .unwrap();
         assert_eq!(s.len(), 2);
     }
 
@@ -255,8 +269,13 @@ mod tests {
         assert_eq!(code(r#"{"samples": 3}"#), "wrong_type");
         let big = format!("{{\"v\": 1, \"pad\": \"{}\"}}", "x".repeat(5000));
         assert_eq!(code(&big), "oversize");
-        let many: Vec<String> = (0..101).map(|i| format!("[{},{i}]", NOW - 1000 + i)).collect();
-        assert_eq!(code(&format!("{{\"samples\": [{}]}}", many.join(","))), "oversize");
+        let many: Vec<String> = (0..101)
+            .map(|i| format!("[{},{i}]", NOW - 1000 + i))
+            .collect();
+        assert_eq!(
+            code(&format!("{{\"samples\": [{}]}}", many.join(","))),
+            "oversize"
+        );
     }
 
     #[test]

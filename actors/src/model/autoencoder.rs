@@ -198,7 +198,13 @@ impl Autoencoder {
             .iter()
             .zip(&self.support)
             .map(|(&x, &(lo, hi, inv))| {
-                let d = if x > hi { x - hi } else if x < lo { lo - x } else { 0.0 };
+                let d = if x > hi {
+                    x - hi
+                } else if x < lo {
+                    lo - x
+                } else {
+                    0.0
+                };
                 (d * inv) * (d * inv)
             })
             .sum();
@@ -207,16 +213,26 @@ impl Autoencoder {
 
     /// Sets the training support (`low`, `high` per feature, raw units); the score then adds
     /// the mean squared standardised distance outside it. Lengths must match the features.
-    pub(crate) fn with_support(mut self, low: &[f32], high: &[f32], std: &[f32]) -> Result<Self, ModelError> {
+    pub(crate) fn with_support(
+        mut self,
+        low: &[f32],
+        high: &[f32],
+        std: &[f32],
+    ) -> Result<Self, ModelError> {
         let n = self.n_features();
         if low.is_empty() && high.is_empty() {
             self.support.clear();
             return Ok(self);
         }
         if low.len() != n || high.len() != n || std.len() != n {
-            return Err(ModelError::FeatureMismatch { expected: n, got: low.len().min(high.len()) });
+            return Err(ModelError::FeatureMismatch {
+                expected: n,
+                got: low.len().min(high.len()),
+            });
         }
-        self.support = (0..n).map(|i| (low[i], high[i], 1.0 / std[i].max(1e-6))).collect();
+        self.support = (0..n)
+            .map(|i| (low[i], high[i], 1.0 / std[i].max(1e-6)))
+            .collect();
         Ok(self)
     }
 

@@ -170,9 +170,17 @@ impl Manifest {
         )?;
         if !(self.input_low.is_empty() && self.input_high.is_empty()) {
             check_vec("input_low", &self.input_low, n, |v| v.is_finite(), "finite")?;
-            check_vec("input_high", &self.input_high, n, |v| v.is_finite(), "finite")?;
+            check_vec(
+                "input_high",
+                &self.input_high,
+                n,
+                |v| v.is_finite(),
+                "finite",
+            )?;
             if let Some(i) = (0..n).find(|&i| self.input_low[i] > self.input_high[i]) {
-                return Err(bad(format!("input_low[{i}]: must not exceed input_high[{i}]")));
+                return Err(bad(format!(
+                    "input_low[{i}]: must not exceed input_high[{i}]"
+                )));
             }
         }
         self.validate_layers(n)?;

@@ -200,8 +200,14 @@ pub fn load_package(dir: &Path) -> Result<LoadedModel, ModelError> {
 /// The package shipped in `config/model/`, compiled into the binary so `edgegw run` works from
 /// any directory. Checked exactly like a package on disk.
 pub fn load_builtin() -> Result<LoadedModel, ModelError> {
-    const MANIFEST: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/model/manifest.json"));
-    const WEIGHTS: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../config/model/model.safetensors"));
+    const MANIFEST: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/model/manifest.json"
+    ));
+    const WEIGHTS: &[u8] = include_bytes!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../config/model/model.safetensors"
+    ));
     let manifest: Manifest =
         serde_json::from_slice(MANIFEST).map_err(|source| ModelError::ManifestParse { source })?;
     manifest.validate()?;
@@ -228,7 +234,11 @@ fn from_parts(manifest: Manifest, bytes: &[u8]) -> Result<LoadedModel, ModelErro
         &manifest.input_std,
         tensors,
     )?
-    .with_support(&manifest.input_low, &manifest.input_high, &manifest.input_std)?;
+    .with_support(
+        &manifest.input_low,
+        &manifest.input_high,
+        &manifest.input_std,
+    )?;
     Ok(LoadedModel { manifest, model })
 }
 

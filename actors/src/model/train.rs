@@ -312,16 +312,15 @@ pub fn train(
         tensors.insert(format!("{name}.bias"), b.as_detached_tensor().copy()?);
     }
     // The support term: each feature's 0.1 %–99.9 % range on the training split.
-    let (mut low, mut high) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    let mut col = Vec::with_capacity(n_train);
-    for i in 0..n {
-        col.clear();
-        col.extend(train_rows.iter().map(|&r| data[r][i]));
-        col.sort_by(f32::total_cmp);
-        low.push(quantile(&col, 0.001));
-        high.push(quantile(&col, 0.999));
-    }
-    let model = Autoencoder::from_tensors(&layers, &mean, &std, tensors)?.with_support(&low, &high, &std)?;
+    let (low, high): (Vec<f32>, Vec<f32>) = (0..n)
+        .map(|i| {
+            let mut col: Vec<f32> = train_rows.iter().map(|&r| data[r][i]).collect();
+            col.sort_by(f32::total_cmp);
+            (quantile(&col, 0.001), quantile(&col, 0.999))
+        })
+        .unzip();
+    let model = Autoencoder::from_tensors(&layers, &mean, &std, tensors)?
+        .with_support(&low, &high, &std)?;
 
     let val: Vec<Vec<f32>> = val_rows.iter().map(|&r| data[r].clone()).collect();
     let mut scores = model.score_batch(&val)?;

@@ -75,7 +75,11 @@ impl Actor for SensorActor {
     type State = SensorState;
     type Arguments = SensorArgs;
 
-    async fn pre_start(&self, _: ActorRef<SensorMsg>, args: SensorArgs) -> Result<SensorState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        _: ActorRef<SensorMsg>,
+        args: SensorArgs,
+    ) -> Result<SensorState, ActorProcessingErr> {
         let ctx = args.ctx;
         let cfg = &ctx.cfg.sensors;
         let window = Window::new(cfg.window_config()).map_err(|e| format!("{e:?}"))?;
@@ -101,7 +105,12 @@ impl Actor for SensorActor {
         })
     }
 
-    async fn handle(&self, myself: ActorRef<SensorMsg>, msg: SensorMsg, st: &mut SensorState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<SensorMsg>,
+        msg: SensorMsg,
+        st: &mut SensorState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SensorMsg::Samples(batch) => {
                 st.ctx.faults.check("sensor").await;
@@ -128,7 +137,12 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
                 let reason = r.reason();
                 m.reject(reason);
                 let payload = format!("{{\"ts\":{},\"v\":{}}}", s.ts, s.v);
-                st.ctx.dead_letters.push(&format!("sensor:{}", st.sensor), reason, String::new(), payload.as_bytes());
+                st.ctx.dead_letters.push(
+                    &format!("sensor:{}", st.sensor),
+                    reason,
+                    String::new(),
+                    payload.as_bytes(),
+                );
                 if let Some(suppressed) = st.log.allow(reason, batch.received) {
                     warn!(message = "Sample rejected by its window.", sensor = %st.sensor, reason, ts = s.ts, suppressed);
                 }
@@ -149,7 +163,9 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
             }
             continue;
         }
-        let Some(features) = st.baseline.features(&stats) else { continue };
+        let Some(features) = st.baseline.features(&stats) else {
+            continue;
+        };
         let req = ScoreRequest {
             sensor: st.sensor.clone(),
             features,
@@ -159,7 +175,9 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
         };
         if !st.ctx.stages.inference.cast(PoolMsg::Score(Box::new(req))) {
             m.samples_dropped
-                .get_or_create(&ReasonLabel { reason: "inference_restarting" })
+                .get_or_create(&ReasonLabel {
+                    reason: "inference_restarting",
+                })
                 .inc();
         }
     }
@@ -188,7 +206,10 @@ fn on_scored(st: &mut SensorState, s: Scored) {
         return;
     }
     let now = Instant::now();
-    if st.last_alert.is_some_and(|t| now.duration_since(t) < st.cooldown) {
+    if st
+        .last_alert
+        .is_some_and(|t| now.duration_since(t) < st.cooldown)
+    {
         m.alerts_suppressed.inc();
         return;
     }
@@ -203,10 +224,16 @@ fn on_scored(st: &mut SensorState, s: Scored) {
         .collect();
     let w: &WindowStats = &s.req.stats;
     let mut body = Map::new();
-    body.insert("window".into(), json!({"start": w.start_ts, "end": w.end_ts, "n": w.n}));
+    body.insert(
+        "window".into(),
+        json!({"start": w.start_ts, "end": w.end_ts, "n": w.n}),
+    );
     body.insert("score".into(), json!(round(s.score as f64)));
     body.insert("threshold".into(), json!(round(threshold as f64)));
-    body.insert("model".into(), json!({"name": s.model_name, "version": s.model_version}));
+    body.insert(
+        "model".into(),
+        json!({"name": s.model_name, "version": s.model_version}),
+    );
     body.insert("features".into(), Value::Object(features));
     if s.fallback {
         body.insert("fallback".into(), json!(true));
@@ -220,11 +247,21 @@ fn on_summarize(st: &mut SensorState, start: i64, end: i64) {
     let mut body = Map::new();
     body.insert("period".into(), json!({"start": start, "end": end}));
     body.insert("count".into(), json!(s.count));
-    for (k, v) in [("mean", s.mean), ("std", s.std), ("min", s.min), ("max", s.max), ("p50", s.p50), ("p95", s.p95)] {
+    for (k, v) in [
+        ("mean", s.mean),
+        ("std", s.std),
+        ("min", s.min),
+        ("max", s.max),
+        ("p50", s.p50),
+        ("p95", s.p95),
+    ] {
         body.insert(k.into(), json!(v));
     }
     body.insert("alerts".into(), json!(s.alerts));
-    body.insert("model".into(), json!({"name": scorer.name(), "version": scorer.version()}));
+    body.insert(
+        "model".into(),
+        json!({"name": scorer.name(), "version": scorer.version()}),
+    );
     send_up(st, Class::Summary, end, body);
 }
 
@@ -240,7 +277,9 @@ fn send_up(st: &SensorState, class: Class, ts: i64, body: Map<String, Value>) {
         st.ctx
             .metrics
             .uplink_dropped
-            .get_or_create(&ReasonLabel { reason: "uplink_restarting" })
+            .get_or_create(&ReasonLabel {
+                reason: "uplink_restarting",
+            })
             .inc();
     }
 }

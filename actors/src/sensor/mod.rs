@@ -108,7 +108,11 @@ impl SensorsConfig {
             "sensors.baseline_adapt_rate",
             "must be in [0, 1)",
         )?;
-        check(self.max_sensors > 0, "sensors.max_sensors", "must be greater than 0")?;
+        check(
+            self.max_sensors > 0,
+            "sensors.max_sensors",
+            "must be greater than 0",
+        )?;
         check(
             self.idle_timeout.get().as_secs() >= 1,
             "sensors.idle_timeout",

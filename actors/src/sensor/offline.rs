@@ -14,7 +14,9 @@ pub fn features_of_series(cfg: &SensorsConfig, series: &[(i64, f64)]) -> Vec<Vec
     let mut baseline = Baseline::new(cfg.baseline_config(), cfg.bands);
     let mut out = Vec::new();
     for &(ts, v) in series {
-        let Ok(stats) = window.push(Sample { ts, v }) else { continue };
+        let Ok(stats) = window.push(Sample { ts, v }) else {
+            continue;
+        };
         let warming = !baseline.is_ready();
         if warming {
             baseline.observe_sample(v);

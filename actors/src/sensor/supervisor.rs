@@ -71,9 +71,16 @@ impl Actor for SensorSupervisor {
     type State = SensorSupState;
     type Arguments = Arc<Ctx>;
 
-    async fn pre_start(&self, myself: ActorRef<SensorSupMsg>, ctx: Arc<Ctx>) -> Result<SensorSupState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<SensorSupMsg>,
+        ctx: Arc<Ctx>,
+    ) -> Result<SensorSupState, ActorProcessingErr> {
         let idle = ctx.cfg.sensors.idle_timeout.get();
-        myself.send_interval((idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(10)), || SensorSupMsg::Sweep);
+        myself.send_interval(
+            (idle / 4).clamp(Duration::from_millis(250), Duration::from_secs(10)),
+            || SensorSupMsg::Sweep,
+        );
         schedule_summary(&myself, &ctx);
         Ok(SensorSupState {
             ctx,
@@ -83,12 +90,21 @@ impl Actor for SensorSupervisor {
         })
     }
 
-    async fn post_stop(&self, _: ActorRef<SensorSupMsg>, st: &mut SensorSupState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _: ActorRef<SensorSupMsg>,
+        st: &mut SensorSupState,
+    ) -> Result<(), ActorProcessingErr> {
         st.ctx.metrics.sensors_active.set(0);
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<SensorSupMsg>, msg: SensorSupMsg, st: &mut SensorSupState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<SensorSupMsg>,
+        msg: SensorSupMsg,
+        st: &mut SensorSupState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             SensorSupMsg::Deliver { sensor, batch } => deliver(&myself, st, sensor, batch).await,
             SensorSupMsg::SummaryTick => {
@@ -96,7 +112,10 @@ impl Actor for SensorSupervisor {
                 let end = now_ms() / period * period;
                 for e in st.sensors.values() {
                     if let Some(a) = &e.actor {
-                        let _ = a.cast(SensorMsg::Summarize { start: end - period, end });
+                        let _ = a.cast(SensorMsg::Summarize {
+                            start: end - period,
+                            end,
+                        });
                     }
                 }
                 schedule_summary(&myself, &st.ctx);
@@ -118,13 +137,24 @@ impl Actor for SensorSupervisor {
                 }
             }
             SensorSupMsg::List(reply) => {
-                let _ = reply.send(st.sensors.iter().filter(|(_, e)| e.actor.is_some()).map(|(k, _)| k.clone()).collect());
+                let _ = reply.send(
+                    st.sensors
+                        .iter()
+                        .filter(|(_, e)| e.actor.is_some())
+                        .map(|(k, _)| k.clone())
+                        .collect(),
+                );
             }
         }
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<SensorSupMsg>, evt: SupervisionEvent, st: &mut SensorSupState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<SensorSupMsg>,
+        evt: SupervisionEvent,
+        st: &mut SensorSupState,
+    ) -> Result<(), ActorProcessingErr> {
         match evt {
             SupervisionEvent::ActorFailed(cell, err) => {
                 if let Some(sensor) = st.by_actor.remove(&cell.get_id()) {
@@ -151,20 +181,36 @@ impl Actor for SensorSupervisor {
 fn schedule_summary(myself: &ActorRef<SensorSupMsg>, ctx: &Ctx) {
     let period = ctx.cfg.summary.period.get().as_millis() as i64;
     let wait = period - now_ms().rem_euclid(period);
-    myself.send_after(Duration::from_millis(wait as u64 + 1), || SensorSupMsg::SummaryTick);
+    myself.send_after(Duration::from_millis(wait as u64 + 1), || {
+        SensorSupMsg::SummaryTick
+    });
 }
 
-async fn deliver(myself: &ActorRef<SensorSupMsg>, st: &mut SensorSupState, sensor: Arc<str>, batch: SampleBatch) {
+async fn deliver(
+    myself: &ActorRef<SensorSupMsg>,
+    st: &mut SensorSupState,
+    sensor: Arc<str>,
+    batch: SampleBatch,
+) {
     let now = batch.received;
     if !st.sensors.contains_key(&sensor) {
         if st.sensors.len() >= st.ctx.cfg.sensors.max_sensors {
             st.ctx.metrics.reject("sensor_limit");
             return;
         }
-        st.sensors.insert(sensor.clone(), Entry { actor: None, last_seen: now, tracker: RestartTracker::default() });
+        st.sensors.insert(
+            sensor.clone(),
+            Entry {
+                actor: None,
+                last_seen: now,
+                tracker: RestartTracker::default(),
+            },
+        );
         spawn(myself, st, sensor.clone()).await;
     }
-    let Some(e) = st.sensors.get_mut(&sensor) else { return };
+    let Some(e) = st.sensors.get_mut(&sensor) else {
+        return;
+    };
     e.last_seen = now;
     let sent = match &e.actor {
         Some(a) => a.cast(SensorMsg::Samples(batch)).is_ok(),
@@ -174,13 +220,18 @@ async fn deliver(myself: &ActorRef<SensorSupMsg>, st: &mut SensorSupState, senso
         st.ctx
             .metrics
             .samples_dropped
-            .get_or_create(&ReasonLabel { reason: "sensor_restarting" })
+            .get_or_create(&ReasonLabel {
+                reason: "sensor_restarting",
+            })
             .inc();
     }
 }
 
 async fn spawn(myself: &ActorRef<SensorSupMsg>, st: &mut SensorSupState, sensor: Arc<str>) {
-    let args = SensorArgs { sensor: sensor.clone(), ctx: st.ctx.clone() };
+    let args = SensorArgs {
+        sensor: sensor.clone(),
+        ctx: st.ctx.clone(),
+    };
     match Actor::spawn_linked(None, SensorActor, args, myself.get_cell()).await {
         Ok((actor, _)) => {
             st.by_actor.insert(actor.get_id(), sensor.clone());
@@ -194,14 +245,23 @@ async fn spawn(myself: &ActorRef<SensorSupMsg>, st: &mut SensorSupState, sensor:
     }
 }
 
-fn failed(myself: &ActorRef<SensorSupMsg>, st: &mut SensorSupState, sensor: Arc<str>, error: String) {
+fn failed(
+    myself: &ActorRef<SensorSupMsg>,
+    st: &mut SensorSupState,
+    sensor: Arc<str>,
+    error: String,
+) {
     let policy = &st.ctx.cfg.supervisor;
-    let Some(e) = st.sensors.get_mut(&sensor) else { return };
+    let Some(e) = st.sensors.get_mut(&sensor) else {
+        return;
+    };
     e.actor = None;
     st.ctx.metrics.restart("sensor");
     let verdict = e.tracker.on_failure(policy, Instant::now(), &mut st.rng);
     if let Verdict::Escalate(_) = verdict {
-        st.ctx.status.condition(SENSOR_ESCALATED, Some(format!("sensor {sensor}")));
+        st.ctx
+            .status
+            .condition(SENSOR_ESCALATED, Some(format!("sensor {sensor}")));
     }
     warn!(message = "Sensor actor failed; restarting.", %sensor, %error, retry_in_ms = verdict.delay().as_millis() as u64);
     myself.send_after(verdict.delay(), move || SensorSupMsg::Restart(sensor));
@@ -242,7 +302,12 @@ fn sweep(st: &mut SensorSupState) {
     }
     drop(baselines);
     let policy = &st.ctx.cfg.supervisor;
-    if st.ctx.status.has_condition(SENSOR_ESCALATED) && !st.sensors.values().any(|e| e.tracker.escalated(policy, now)) {
+    if st.ctx.status.has_condition(SENSOR_ESCALATED)
+        && !st
+            .sensors
+            .values()
+            .any(|e| e.tracker.escalated(policy, now))
+    {
         st.ctx.status.condition(SENSOR_ESCALATED, None);
     }
 }

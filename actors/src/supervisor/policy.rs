@@ -137,7 +137,12 @@ impl RestartTracker {
     }
 
     /// Records a failure at `now` and decides what to do.
-    pub fn on_failure(&mut self, policy: &RestartPolicy, now: Instant, rng: &mut impl Rng) -> Verdict {
+    pub fn on_failure(
+        &mut self,
+        policy: &RestartPolicy,
+        now: Instant,
+        rng: &mut impl Rng,
+    ) -> Verdict {
         let period = policy.period.get();
         while self
             .recent
@@ -242,11 +247,21 @@ mod tests {
 
     #[test]
     fn validate_names_keys() {
-        let mut p = RestartPolicy::default();
-        p.max_restarts = 0;
-        assert_eq!(p.validate("supervisor").unwrap_err().key, "supervisor.max_restarts");
-        let mut p = RestartPolicy::default();
-        p.backoff_max = Dur::ms(1);
-        assert_eq!(p.validate("supervisor").unwrap_err().key, "supervisor.backoff_max");
+        let p = RestartPolicy {
+            max_restarts: 0,
+            ..RestartPolicy::default()
+        };
+        assert_eq!(
+            p.validate("supervisor").unwrap_err().key,
+            "supervisor.max_restarts"
+        );
+        let p = RestartPolicy {
+            backoff_max: Dur::ms(1),
+            ..RestartPolicy::default()
+        };
+        assert_eq!(
+            p.validate("supervisor").unwrap_err().key,
+            "supervisor.backoff_max"
+        );
     }
 }

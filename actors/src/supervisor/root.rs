@@ -14,7 +14,9 @@ use crate::ingest::IngestActor;
 use crate::sensor::SensorSupervisor;
 use crate::status::StageState;
 use crate::uplink::UplinkActor;
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use std::collections::{HashMap, HashSet};
@@ -39,7 +41,13 @@ pub enum Stage {
 
 impl Stage {
     /// Start order: consumers before producers.
-    pub const ALL: [Stage; 5] = [Stage::Uplink, Stage::Inference, Stage::Sensors, Stage::Ingest, Stage::Http];
+    pub const ALL: [Stage; 5] = [
+        Stage::Uplink,
+        Stage::Inference,
+        Stage::Sensors,
+        Stage::Ingest,
+        Stage::Http,
+    ];
 
     /// Name in metrics and `/status`.
     pub fn name(self) -> &'static str {
@@ -92,7 +100,11 @@ impl Actor for RootSupervisor {
     type State = RootState;
     type Arguments = Arc<Ctx>;
 
-    async fn pre_start(&self, myself: ActorRef<RootMsg>, ctx: Arc<Ctx>) -> Result<RootState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<RootMsg>,
+        ctx: Arc<Ctx>,
+    ) -> Result<RootState, ActorProcessingErr> {
         let mut st = RootState {
             ctx,
             children: Stage::ALL.iter().map(|s| (*s, Child::default())).collect(),
@@ -108,10 +120,16 @@ impl Actor for RootSupervisor {
         Ok(st)
     }
 
-    async fn handle(&self, myself: ActorRef<RootMsg>, msg: RootMsg, st: &mut RootState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<RootMsg>,
+        msg: RootMsg,
+        st: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             RootMsg::Restart(s) => {
-                if !st.stopped.contains(&s) && st.children.get(&s).is_some_and(|c| c.cell.is_none()) {
+                if !st.stopped.contains(&s) && st.children.get(&s).is_some_and(|c| c.cell.is_none())
+                {
                     start(&myself, st, s).await;
                 }
             }
@@ -121,7 +139,9 @@ impl Actor for RootSupervisor {
                 if let Some(cell) = st.children.get_mut(&s).and_then(|c| c.cell.take()) {
                     st.expected_stop.insert(cell.get_id());
                     clear_slot(&st.ctx, s);
-                    let _ = cell.stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5))).await;
+                    let _ = cell
+                        .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
+                        .await;
                 }
                 st.ctx.status.stage(s.name(), StageState::Stopped, None);
                 let _ = reply.send(());
@@ -130,12 +150,18 @@ impl Actor for RootSupervisor {
         Ok(())
     }
 
-    async fn handle_supervisor_evt(&self, myself: ActorRef<RootMsg>, evt: SupervisionEvent, st: &mut RootState) -> Result<(), ActorProcessingErr> {
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<RootMsg>,
+        evt: SupervisionEvent,
+        st: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
         let (cell, why) = match evt {
             SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, reason.unwrap_or_else(|| "stopped without a reason".into()))
-            }
+            SupervisionEvent::ActorTerminated(cell, _, reason) => (
+                cell,
+                reason.unwrap_or_else(|| "stopped without a reason".into()),
+            ),
             _ => return Ok(()),
         };
         let id = cell.get_id();
@@ -143,7 +169,9 @@ impl Actor for RootSupervisor {
             st.by_actor.remove(&id);
             return Ok(());
         }
-        let Some(stage) = st.by_actor.remove(&id) else { return Ok(()) };
+        let Some(stage) = st.by_actor.remove(&id) else {
+            return Ok(());
+        };
         if let Some(c) = st.children.get_mut(&stage) {
             c.cell = None;
         }
@@ -152,7 +180,11 @@ impl Actor for RootSupervisor {
     }
 }
 
-async fn spawn(ctx: &Arc<Ctx>, stage: Stage, sup: ActorCell) -> Result<ActorCell, ActorProcessingErr> {
+async fn spawn(
+    ctx: &Arc<Ctx>,
+    stage: Stage,
+    sup: ActorCell,
+) -> Result<ActorCell, ActorProcessingErr> {
     let c = ctx.clone();
     Ok(match stage {
         Stage::Uplink => {
@@ -170,8 +202,14 @@ async fn spawn(ctx: &Arc<Ctx>, stage: Stage, sup: ActorCell) -> Result<ActorCell
             ctx.stages.sensors.set(Some(a.clone()));
             a.get_cell()
         }
-        Stage::Ingest => Actor::spawn_linked(None, IngestActor, c, sup).await?.0.get_cell(),
-        Stage::Http => Actor::spawn_linked(None, HttpActor, c, sup).await?.0.get_cell(),
+        Stage::Ingest => Actor::spawn_linked(None, IngestActor, c, sup)
+            .await?
+            .0
+            .get_cell(),
+        Stage::Http => Actor::spawn_linked(None, HttpActor, c, sup)
+            .await?
+            .0
+            .get_cell(),
     })
 }
 
@@ -185,7 +223,9 @@ fn clear_slot(ctx: &Ctx, stage: Stage) {
 }
 
 async fn start(myself: &ActorRef<RootMsg>, st: &mut RootState, stage: Stage) {
-    st.ctx.status.stage(stage.name(), StageState::Starting, None);
+    st.ctx
+        .status
+        .stage(stage.name(), StageState::Starting, None);
     match spawn(&st.ctx, stage, myself.get_cell()).await {
         Ok(cell) => {
             st.by_actor.insert(cell.get_id(), stage);
@@ -203,12 +243,18 @@ fn failed(myself: &ActorRef<RootMsg>, st: &mut RootState, stage: Stage, why: Str
     clear_slot(&st.ctx, stage);
     st.ctx.metrics.restart(stage.name());
     let policy = &st.ctx.cfg.supervisor;
-    let Some(child) = st.children.get_mut(&stage) else { return };
-    let verdict = child.tracker.on_failure(policy, Instant::now(), &mut st.rng);
+    let Some(child) = st.children.get_mut(&stage) else {
+        return;
+    };
+    let verdict = child
+        .tracker
+        .on_failure(policy, Instant::now(), &mut st.rng);
     let state = match verdict {
         Verdict::Restart(_) => StageState::Restarting,
         Verdict::Escalate(_) => {
-            st.ctx.status.condition(&stage.condition(), Some(why.clone()));
+            st.ctx
+                .status
+                .condition(&stage.condition(), Some(why.clone()));
             StageState::Escalated
         }
     };
@@ -221,13 +267,21 @@ fn failed(myself: &ActorRef<RootMsg>, st: &mut RootState, stage: Stage, why: Str
     }
     myself.send_after(delay, move || RootMsg::Restart(stage));
     if policy.strategy == Strategy::OneForAll {
-        for other in Stage::ALL.into_iter().filter(|s| *s != stage && !st.stopped.contains(s)) {
+        for other in Stage::ALL
+            .into_iter()
+            .filter(|s| *s != stage && !st.stopped.contains(s))
+        {
             if let Some(cell) = st.children.get_mut(&other).and_then(|c| c.cell.take()) {
                 st.expected_stop.insert(cell.get_id());
                 clear_slot(&st.ctx, other);
                 cell.stop(Some("one_for_all restart".into()));
-                st.ctx.status.stage(other.name(), StageState::Restarting, None);
-                info!(message = "Restarting sibling (one_for_all).", stage = other.name());
+                st.ctx
+                    .status
+                    .stage(other.name(), StageState::Restarting, None);
+                info!(
+                    message = "Restarting sibling (one_for_all).",
+                    stage = other.name()
+                );
                 myself.send_after(delay, move || RootMsg::Restart(other));
             }
         }

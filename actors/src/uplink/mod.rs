@@ -76,12 +76,36 @@ impl UplinkConfig {
             "uplink.prefix",
             "must be non-empty and free of '+' and '#'",
         )?;
-        check((1..=65_000).contains(&self.inflight), "uplink.inflight", "must be between 1 and 65000")?;
-        check(self.memory_backlog >= self.inflight, "uplink.memory_backlog", "must be at least uplink.inflight")?;
-        check(self.ack_timeout.get() >= Duration::from_secs(1), "uplink.ack_timeout", "must be at least 1s")?;
-        check(!self.reconnect_initial.get().is_zero(), "uplink.reconnect_initial", "must be greater than 0")?;
-        check(self.reconnect_max >= self.reconnect_initial, "uplink.reconnect_max", "must be at least uplink.reconnect_initial")?;
-        check(self.keep_alive.get() >= Duration::from_secs(1), "uplink.keep_alive", "must be at least 1s")
+        check(
+            (1..=65_000).contains(&self.inflight),
+            "uplink.inflight",
+            "must be between 1 and 65000",
+        )?;
+        check(
+            self.memory_backlog >= self.inflight,
+            "uplink.memory_backlog",
+            "must be at least uplink.inflight",
+        )?;
+        check(
+            self.ack_timeout.get() >= Duration::from_secs(1),
+            "uplink.ack_timeout",
+            "must be at least 1s",
+        )?;
+        check(
+            !self.reconnect_initial.get().is_zero(),
+            "uplink.reconnect_initial",
+            "must be greater than 0",
+        )?;
+        check(
+            self.reconnect_max >= self.reconnect_initial,
+            "uplink.reconnect_max",
+            "must be at least uplink.reconnect_initial",
+        )?;
+        check(
+            self.keep_alive.get() >= Duration::from_secs(1),
+            "uplink.keep_alive",
+            "must be at least 1s",
+        )
     }
 }
 
@@ -173,7 +197,11 @@ impl Actor for UplinkActor {
     type State = UplinkState;
     type Arguments = Arc<Ctx>;
 
-    async fn pre_start(&self, myself: ActorRef<UplinkMsg>, ctx: Arc<Ctx>) -> Result<UplinkState, ActorProcessingErr> {
+    async fn pre_start(
+        &self,
+        myself: ActorRef<UplinkMsg>,
+        ctx: Arc<Ctx>,
+    ) -> Result<UplinkState, ActorProcessingErr> {
         if ctx.faults.start_fails("uplink") {
             return Err("injected fault: uplink cannot start".into());
         }
@@ -192,7 +220,11 @@ impl Actor for UplinkActor {
         Ok(st)
     }
 
-    async fn post_stop(&self, _: ActorRef<UplinkMsg>, st: &mut UplinkState) -> Result<(), ActorProcessingErr> {
+    async fn post_stop(
+        &self,
+        _: ActorRef<UplinkMsg>,
+        st: &mut UplinkState,
+    ) -> Result<(), ActorProcessingErr> {
         if let Some(s) = st.session.take() {
             let _ = s.client.try_disconnect();
             // Give the event loop a moment to send DISCONNECT, then stop it.
@@ -203,7 +235,12 @@ impl Actor for UplinkActor {
         Ok(())
     }
 
-    async fn handle(&self, myself: ActorRef<UplinkMsg>, msg: UplinkMsg, st: &mut UplinkState) -> Result<(), ActorProcessingErr> {
+    async fn handle(
+        &self,
+        myself: ActorRef<UplinkMsg>,
+        msg: UplinkMsg,
+        st: &mut UplinkState,
+    ) -> Result<(), ActorProcessingErr> {
         match msg {
             UplinkMsg::Publish(out) => {
                 st.ctx.faults.check("uplink").await;
@@ -212,7 +249,9 @@ impl Actor for UplinkActor {
             }
             UplinkMsg::Link(gen, ev) if gen == st.gen => on_link(&myself, st, ev)?,
             UplinkMsg::Link(..) => {}
-            UplinkMsg::Connect(gen) if gen == st.gen && st.session.is_none() => connect(&myself, st, Duration::ZERO)?,
+            UplinkMsg::Connect(gen) if gen == st.gen && st.session.is_none() => {
+                connect(&myself, st, Duration::ZERO)?
+            }
             UplinkMsg::Connect(_) => {}
             UplinkMsg::Tick => tick(&myself, st)?,
         }
@@ -239,19 +278,34 @@ pub fn status_payload(ctx: &Ctx, state: &str, reasons: &[String], since: i64) ->
     .into_bytes()
 }
 
-fn connect(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, delay: Duration) -> Result<(), ActorProcessingErr> {
+fn connect(
+    myself: &ActorRef<UplinkMsg>,
+    st: &mut UplinkState,
+    delay: Duration,
+) -> Result<(), ActorProcessingErr> {
     let cfg = &st.ctx.cfg.uplink;
     let url = mqtt::parse_url(&cfg.url)?;
     st.gen += 1;
     let gen = st.gen;
-    let client_id = format!("edgegw-{}-uplink-{}", st.ctx.cfg.gateway.id, std::process::id());
+    let client_id = format!(
+        "edgegw-{}-uplink-{}",
+        st.ctx.cfg.gateway.id,
+        std::process::id()
+    );
     let mut opts = mqtt::options(&url, &client_id, cfg.keep_alive.get(), 4 << 20);
     opts.set_inflight(cfg.inflight.min(u16::MAX as usize) as u16);
     let will = status_payload(&st.ctx, "offline", &["last will".to_string()], now_ms());
-    opts.set_last_will(LastWill::new(topic(&st.ctx, "status"), will, QoS::AtLeastOnce, true));
+    opts.set_last_will(LastWill::new(
+        topic(&st.ctx, "status"),
+        will,
+        QoS::AtLeastOnce,
+        true,
+    ));
     let (client, el) = mqtt::client(opts, cfg.inflight + 16);
     let me = myself.clone();
-    let task = mqtt::spawn_session(el, delay, move |ev| me.cast(UplinkMsg::Link(gen, ev)).is_ok());
+    let task = mqtt::spawn_session(el, delay, move |ev| {
+        me.cast(UplinkMsg::Link(gen, ev)).is_ok()
+    });
     st.session = Some(Session {
         client,
         task,
@@ -272,7 +326,9 @@ fn drop_session(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, error: &str)
     }
     st.outbox.rewind();
     st.ctx.metrics.uplink_connected.set(0);
-    st.ctx.status.condition(UPLINK_DOWN, Some(error.to_string()));
+    st.ctx
+        .status
+        .condition(UPLINK_DOWN, Some(error.to_string()));
     let cfg = &st.ctx.cfg.uplink;
     let wait = jittered(st.delay, 0.25, &mut rand::rng());
     st.delay = (st.delay * 2).min(cfg.reconnect_max.get());
@@ -281,8 +337,14 @@ fn drop_session(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, error: &str)
     myself.send_after(wait, move || UplinkMsg::Connect(gen));
 }
 
-fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) -> Result<(), ActorProcessingErr> {
-    let Some(s) = st.session.as_mut() else { return Ok(()) };
+fn on_link(
+    myself: &ActorRef<UplinkMsg>,
+    st: &mut UplinkState,
+    ev: LinkEvent,
+) -> Result<(), ActorProcessingErr> {
+    let Some(s) = st.session.as_mut() else {
+        return Ok(());
+    };
     match ev {
         LinkEvent::Event(Event::Incoming(Packet::ConnAck(_))) => {
             s.connected = true;
@@ -330,10 +392,17 @@ fn commit(st: &mut UplinkState, out: Outbound) {
         body.insert("sensor".into(), json!(&*out.sensor));
         Value::Object(body).to_string().into_bytes()
     });
-    let label = ClassLabel { class: class.as_str() };
+    let label = ClassLabel {
+        class: class.as_str(),
+    };
     ctx.metrics.uplink_messages.get_or_create(&label).inc();
     for r in evicted {
-        ctx.metrics.store_evicted.get_or_create(&ClassLabel { class: r.class.as_str() }).inc();
+        ctx.metrics
+            .store_evicted
+            .get_or_create(&ClassLabel {
+                class: r.class.as_str(),
+            })
+            .inc();
     }
 }
 
@@ -350,17 +419,34 @@ fn pump(st: &mut UplinkState) {
         return;
     }
     while s.unnumbered.len() + s.awaiting.len() < limit {
-        let Some(r) = st.outbox.next_unsent() else { break };
+        let Some(r) = st.outbox.next_unsent() else {
+            break;
+        };
         let len = r.payload.len() as u64;
-        match s.client.try_publish(r.topic, QoS::AtLeastOnce, false, r.payload) {
+        match s
+            .client
+            .try_publish(r.topic, QoS::AtLeastOnce, false, r.payload)
+        {
             Ok(()) => {
                 s.unnumbered.push_back(r.seq);
-                st.ctx.metrics.uplink_bytes.get_or_create(&ClassLabel { class: r.class.as_str() }).inc_by(len);
+                st.ctx
+                    .metrics
+                    .uplink_bytes
+                    .get_or_create(&ClassLabel {
+                        class: r.class.as_str(),
+                    })
+                    .inc_by(len);
             }
             Err(_) => {
                 // The request queue is full: the session is stuck; the watchdog rebuilds it and
                 // the record is sent again then.
-                st.ctx.metrics.uplink_dropped.get_or_create(&ReasonLabel { reason: "queue_full" }).inc();
+                st.ctx
+                    .metrics
+                    .uplink_dropped
+                    .get_or_create(&ReasonLabel {
+                        reason: "queue_full",
+                    })
+                    .inc();
                 st.outbox.rewind();
                 break;
             }
@@ -374,9 +460,14 @@ fn publish_status(st: &mut UplinkState) {
     if st.last_status.as_ref() == Some(&key) {
         return;
     }
-    let Some(s) = st.session.as_mut().filter(|s| s.connected) else { return };
+    let Some(s) = st.session.as_mut().filter(|s| s.connected) else {
+        return;
+    };
     let payload = status_payload(&st.ctx, mode.as_str(), &reasons, since);
-    if s.client.try_publish(topic(&st.ctx, "status"), QoS::AtLeastOnce, true, payload).is_ok() {
+    if s.client
+        .try_publish(topic(&st.ctx, "status"), QoS::AtLeastOnce, true, payload)
+        .is_ok()
+    {
         s.unnumbered.push_back(0);
         st.last_status = Some(key);
     }
@@ -385,10 +476,16 @@ fn publish_status(st: &mut UplinkState) {
 fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) -> Result<(), ActorProcessingErr> {
     let timeout = st.ctx.cfg.uplink.ack_timeout.get();
     let stuck = st.session.as_ref().is_some_and(|s| {
-        s.connected && !(s.unnumbered.is_empty() && s.awaiting.is_empty()) && s.last_progress.elapsed() > timeout
+        s.connected
+            && !(s.unnumbered.is_empty() && s.awaiting.is_empty())
+            && s.last_progress.elapsed() > timeout
     });
     if stuck {
-        drop_session(myself, st, "no PUBACK within uplink.ack_timeout; session rebuilt");
+        drop_session(
+            myself,
+            st,
+            "no PUBACK within uplink.ack_timeout; session rebuilt",
+        );
         return Ok(());
     }
     publish_status(st);
@@ -399,7 +496,9 @@ fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) -> Result<(), ActorP
 fn update_gauges(st: &UplinkState) {
     let m = &st.ctx.metrics;
     for (c, n) in st.outbox.backlog() {
-        m.store_backlog.get_or_create(&ClassLabel { class: c.as_str() }).set(n as i64);
+        m.store_backlog
+            .get_or_create(&ClassLabel { class: c.as_str() })
+            .set(n as i64);
     }
     m.store_bytes.set(st.outbox.bytes() as i64);
 }

@@ -50,7 +50,12 @@ impl MemoryOutbox {
 
     /// Assigns the next seq, lets `build` make the payload with it, keeps the record.
     /// Returns the seq and the records evicted to make room.
-    pub fn commit(&mut self, class: Class, topic: String, build: impl FnOnce(u64) -> Vec<u8>) -> (u64, Vec<Record>) {
+    pub fn commit(
+        &mut self,
+        class: Class,
+        topic: String,
+        build: impl FnOnce(u64) -> Vec<u8>,
+    ) -> (u64, Vec<Record>) {
         let seq = self.next_seq;
         self.next_seq += 1;
         let mut evicted = Vec::new();
@@ -63,7 +68,15 @@ impl MemoryOutbox {
         let payload = Bytes::from(build(seq));
         self.bytes += payload.len();
         self.counts[class as usize] += 1;
-        self.records.insert(seq, Record { seq, class, topic, payload });
+        self.records.insert(
+            seq,
+            Record {
+                seq,
+                class,
+                topic,
+                payload,
+            },
+        );
         (seq, evicted)
     }
 
@@ -79,7 +92,11 @@ impl MemoryOutbox {
 
     /// The oldest record not yet handed to the current session, marked as sent.
     pub fn next_unsent(&mut self) -> Option<Record> {
-        let r = self.records.range(self.cursor..).next().map(|(_, r)| r.clone())?;
+        let r = self
+            .records
+            .range(self.cursor..)
+            .next()
+            .map(|(_, r)| r.clone())?;
         self.cursor = r.seq + 1;
         Some(r)
     }
@@ -104,7 +121,11 @@ impl MemoryOutbox {
     /// Records held, per class.
     pub fn backlog(&self) -> [(Class, usize); 3] {
         let n = self.counts;
-        [(Class::Alert, n[0]), (Class::Summary, n[1]), (Class::Raw, n[2])]
+        [
+            (Class::Alert, n[0]),
+            (Class::Summary, n[1]),
+            (Class::Raw, n[2]),
+        ]
     }
 
     /// Records held.
