@@ -3,7 +3,8 @@
 //! back-pressure), for a fixed time. Reports sustained samples/s and decisions/s end to end,
 //! decision latency p50/p99 (from the gateway's own histogram), and the gateway's RSS.
 //!
-//! `cargo bench --bench load -- [--sensors 1000] [--seconds 30] [--batch 10] [--conns 4]`
+//! `cargo bench --bench load -- [--sensors 1000] [--seconds 30] [--batch 10] [--conns 4] [--rate HZ]`
+//! (`--rate` samples per second per sensor; 0 = as fast as the gateway accepts).
 //! Figures go to docs/benchmarks.md. Not a test: nothing here passes or fails on speed.
 
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap: a failure here should stop the run loudly.
@@ -100,6 +101,7 @@ fn main() {
     let seconds = arg("--seconds", 30);
     let batch = arg("--batch", 10) as usize;
     let conns = arg("--conns", 4) as usize;
+    let rate = arg("--rate", 0) as f64;
     let (broker, http) = (free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("edgegw-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -149,7 +151,11 @@ fn main() {
             tasks.push(tokio::spawn(async move {
                 let mut ts = 1_700_000_000_000i64;
                 let mut k = 0u64;
+                let mut tick = (rate > 0.0).then(|| tokio::time::interval(Duration::from_secs_f64(batch as f64 / rate)));
                 while Instant::now() < stop {
+                    if let Some(t) = tick.as_mut() {
+                        t.tick().await;
+                    }
                     for s in (c..sensors).step_by(conns) {
                         let body: Vec<String> = (0..batch)
                             .map(|j| {
@@ -182,7 +188,7 @@ fn main() {
         let m1 = get(http, "/metrics");
         let dt = t0.elapsed().as_secs_f64();
         let d = |n: &str| metric(&m1, n) - metric(&m0, n);
-        println!("sensors {sensors}, batch {batch}, connections {conns}, measured {dt:.1} s (warm-up {:.1} s excluded)", (t0 - warm).as_secs_f64());
+        println!("sensors {sensors}, rate {} Hz/sensor, batch {batch}, connections {conns}, measured {dt:.1} s (warm-up {:.1} s excluded)", if rate > 0.0 { rate.to_string() } else { "max".into() }, (t0 - warm).as_secs_f64());
         println!("  samples/s        {:.0}", d("edgegw_samples_ingested_total") / dt);
         println!("  decisions/s      {:.0}", d("edgegw_decisions_total") / dt);
         println!("  decision latency p50 <= {:.6} s, p99 <= {:.6} s (histogram bucket bounds, whole run)",

@@ -53,8 +53,11 @@ pub fn start(cfg: &BrokerConfig) -> Result<SocketAddr, BrokerError> {
         router: RouterConfig {
             max_connections: cfg.max_connections,
             max_outgoing_packet_count: 1000,
-            max_segment_size: 16 << 20,
-            max_segment_count: 10,
+            // rumqttd keeps an in-memory log per subscription filter of
+            // max_segment_size × max_segment_count bytes; its defaults (100 MiB × 10) would
+            // swallow a 512 MB device. 4 MiB × 4 per filter is ample for a local hop.
+            max_segment_size: 4 << 20,
+            max_segment_count: 4,
             custom_segment: None,
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),

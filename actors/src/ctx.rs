@@ -74,6 +74,8 @@ pub struct Ctx {
     /// Learned per-sensor baselines, kept outside the sensor actors so a restarted actor
     /// resumes without a new warm-up.
     pub baselines: Mutex<HashMap<Arc<str>, BaselineSnapshot>>,
+    /// In-flight budget of ingest payloads (see [`crate::flow`]).
+    pub ingest_gate: Arc<crate::flow::Gate>,
     /// Identifies this run in message ids (`{gateway}:{epoch}:{seq}`): start time in ms.
     pub epoch: i64,
 }
@@ -81,6 +83,7 @@ pub struct Ctx {
 impl Ctx {
     /// A context for `cfg` using `scorer`.
     pub fn new(cfg: GatewayConfig, scorer: Scorer) -> Arc<Self> {
+        let ingest_gate = crate::flow::Gate::new(cfg.ingest.max_inflight_bytes);
         Arc::new(Ctx {
             cfg: Arc::new(cfg),
             metrics: Arc::new(Metrics::new()),
@@ -90,6 +93,7 @@ impl Ctx {
             dead_letters: DeadLetters::new(1000),
             scorer: RwLock::new(Arc::new(scorer)),
             baselines: Mutex::new(HashMap::new()),
+            ingest_gate,
             epoch: crate::status::now_ms(),
         })
     }

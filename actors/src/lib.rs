@@ -21,6 +21,7 @@ pub mod ctx;
 pub mod deadletter;
 pub mod duration;
 pub mod fault;
+pub mod flow;
 pub mod http;
 pub mod inference;
 pub mod ingest;

@@ -48,6 +48,8 @@ pub struct Metrics {
     pub ingest_rejected: Family<ReasonLabel, Counter>,
     /// Payload bytes received on ingest topics.
     pub ingest_bytes: Counter,
+    /// Ingest payload bytes read but not yet processed (the flow-control budget in use).
+    pub ingest_inflight_bytes: Gauge,
     /// Samples accepted by ingest but not processed (sensor restarting, overload), by reason.
     pub samples_dropped: Family<ReasonLabel, Counter>,
     /// Feature vectors scored.
@@ -129,6 +131,11 @@ impl Metrics {
                 "edgegw_ingest_bytes",
                 "Payload bytes received on ingest topics.",
                 Counter::default()
+            ),
+            ingest_inflight_bytes: reg!(
+                "edgegw_ingest_inflight_bytes",
+                "Ingest payload bytes read but not yet processed.",
+                Gauge::default()
             ),
             samples_dropped: reg!(
                 "edgegw_samples_dropped",

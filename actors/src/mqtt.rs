@@ -7,8 +7,10 @@
 //! jittered backoff between failed connection attempts. The task ends when the owning actor
 //! drops its receiver side (the cast fails) or is aborted in `post_stop`.
 
+use crate::flow::Gate;
 use crate::supervisor::policy::jittered;
 use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
@@ -102,10 +104,12 @@ impl Default for ReconnectBackoff {
 }
 
 /// Polls `el` forever in its own task, calling `forward` with every event; `forward` returns
-/// false once the owner is gone, which ends the task.
+/// false once the owner is gone, which ends the task. With a `gate`, reading pauses while the
+/// gate's budget is spent.
 pub fn spawn_event_loop<F>(
     mut el: EventLoop,
     backoff: ReconnectBackoff,
+    gate: Option<Arc<Gate>>,
     forward: F,
 ) -> JoinHandle<()>
 where
@@ -114,6 +118,10 @@ where
     tokio::spawn(async move {
         let mut delay = backoff.initial;
         loop {
+            if let Some(g) = &gate {
+                // Stop reading while the budget is spent (bounded, so keep-alives still go).
+                g.wait_open(Duration::from_millis(500)).await;
+            }
             match el.poll().await {
                 Ok(ev) => {
                     if matches!(ev, Event::Incoming(rumqttc::Packet::ConnAck(_))) {

@@ -10,6 +10,7 @@ pub mod parse;
 use crate::config::{check, ConfigError};
 use crate::ctx::Ctx;
 use crate::duration::Dur;
+use crate::flow::Permit;
 use crate::mqtt::{self, LinkEvent, ReconnectBackoff};
 use crate::ratelog::RateLog;
 use crate::sensor::{SampleBatch, SensorSupMsg};
@@ -44,6 +45,9 @@ pub struct IngestConfig {
     pub max_clock_skew: Dur,
     /// MQTT keep-alive of the ingest connection.
     pub keep_alive: Dur,
+    /// Payload bytes read but not yet processed by their sensor; beyond this the connection
+    /// stops reading and the broker sees back-pressure (see `flow`).
+    pub max_inflight_bytes: usize,
 }
 
 impl Default for IngestConfig {
@@ -56,6 +60,7 @@ impl Default for IngestConfig {
             max_batch_samples: 10_000,
             max_clock_skew: Dur::secs(300),
             keep_alive: Dur::secs(30),
+            max_inflight_bytes: 16 << 20,
         }
     }
 }
@@ -83,6 +88,11 @@ impl IngestConfig {
             "must be greater than 0",
         )?;
         check(
+            self.max_inflight_bytes >= self.max_payload_bytes,
+            "ingest.max_inflight_bytes",
+            "must be at least ingest.max_payload_bytes",
+        )?;
+        check(
             self.keep_alive.get() >= Duration::from_secs(1),
             "ingest.keep_alive",
             "must be at least 1s",
@@ -93,8 +103,9 @@ impl IngestConfig {
 /// Messages of the ingest actor.
 #[derive(Debug)]
 pub enum IngestMsg {
-    /// Something happened on the MQTT connection.
-    Link(LinkEvent, Instant),
+    /// Something happened on the MQTT connection; a publish carries its share of the
+    /// in-flight budget.
+    Link(LinkEvent, Instant, Permit),
 }
 
 /// The ingest actor.
@@ -144,9 +155,21 @@ impl Actor for IngestActor {
         );
         let (client, el) = mqtt::client(opts, 64);
         let me = myself.clone();
-        let poller = mqtt::spawn_event_loop(el, ReconnectBackoff::default(), move |ev| {
-            me.cast(IngestMsg::Link(ev, Instant::now())).is_ok()
-        });
+        let gate = ctx.ingest_gate.clone();
+        let poller = mqtt::spawn_event_loop(
+            el,
+            ReconnectBackoff::default(),
+            Some(ctx.ingest_gate.clone()),
+            move |ev| {
+                let permit = match &ev {
+                    LinkEvent::Event(Event::Incoming(Packet::Publish(p))) => {
+                        gate.acquire(p.payload.len())
+                    }
+                    _ => Permit::default(),
+                };
+                me.cast(IngestMsg::Link(ev, Instant::now(), permit)).is_ok()
+            },
+        );
         ctx.status.stage("ingest", StageState::Running, None);
         Ok(IngestState {
             limits: Limits {
@@ -181,10 +204,10 @@ impl Actor for IngestActor {
     ) -> Result<(), ActorProcessingErr> {
         st.ctx.faults.check("ingest").await;
         match msg {
-            IngestMsg::Link(LinkEvent::Event(Event::Incoming(Packet::Publish(p))), at) => {
-                on_publish(st, &p.topic, &p.payload, at);
+            IngestMsg::Link(LinkEvent::Event(Event::Incoming(Packet::Publish(p))), at, permit) => {
+                on_publish(st, &p.topic, &p.payload, at, permit);
             }
-            IngestMsg::Link(LinkEvent::Event(Event::Incoming(Packet::ConnAck(_))), _) => {
+            IngestMsg::Link(LinkEvent::Event(Event::Incoming(Packet::ConnAck(_))), _, _) => {
                 let qos = if st.ctx.cfg.ingest.qos == 0 {
                     QoS::AtMostOnce
                 } else {
@@ -199,29 +222,42 @@ impl Actor for IngestActor {
                 st.ctx.status.condition(INGEST_DOWN, None);
                 info!(message = "Ingest connected.", url = %st.ctx.cfg.ingest.url);
             }
-            IngestMsg::Link(LinkEvent::Down { error, retry_in }, at) => {
+            IngestMsg::Link(LinkEvent::Down { error, retry_in }, at, _) => {
                 st.ctx.status.condition(INGEST_DOWN, Some(error.clone()));
                 if st.connected || st.log.allow("ingest_down", at).is_some() {
                     warn!(message = "Ingest broker unreachable.", %error, retry_in_ms = retry_in.as_millis() as u64);
                 }
                 st.connected = false;
             }
-            IngestMsg::Link(LinkEvent::Event(_), _) => {}
+            IngestMsg::Link(LinkEvent::Event(_), _, _) => {}
         }
         Ok(())
     }
 }
 
-fn on_publish(st: &mut IngestState, topic: &str, payload: &[u8], received: Instant) {
+fn on_publish(
+    st: &mut IngestState,
+    topic: &str,
+    payload: &[u8],
+    received: Instant,
+    permit: Permit,
+) {
     let ctx = &st.ctx;
     ctx.metrics.ingest_bytes.inc_by(payload.len() as u64);
+    ctx.metrics
+        .ingest_inflight_bytes
+        .set(ctx.ingest_gate.used() as i64);
     let parsed = parse::sensor_of(&st.filters, topic)
         .and_then(|sensor| parse::parse_json(payload, now_ms(), &st.limits).map(|s| (sensor, s)));
     match parsed {
         Ok((sensor, samples)) => {
             let msg = SensorSupMsg::Deliver {
                 sensor: sensor.into(),
-                batch: SampleBatch { samples, received },
+                batch: SampleBatch {
+                    samples,
+                    received,
+                    permit,
+                },
             };
             if !ctx.stages.sensors.cast(msg) {
                 ctx.metrics

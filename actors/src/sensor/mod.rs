@@ -32,12 +32,15 @@ use std::time::Instant;
 use window::Sample;
 
 /// Samples for one sensor from one ingest message.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SampleBatch {
     /// The samples, in payload order.
     pub samples: Vec<Sample>,
     /// When ingest received the message (start of the decision-latency clock).
     pub received: Instant,
+    /// The message's share of the ingest budget, released when the batch is processed or
+    /// dropped.
+    pub permit: crate::flow::Permit,
 }
 
 /// `[sensors]`.

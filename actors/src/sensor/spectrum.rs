@@ -33,6 +33,7 @@ use std::sync::Arc;
 
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
+use std::sync::{Mutex, OnceLock};
 
 use super::window_types::MAX_WINDOW_LEN;
 
@@ -62,13 +63,24 @@ impl fmt::Debug for Spectrum {
     }
 }
 
+/// One FFT plan per window length for the whole process: every sensor with the same window
+/// shares its twiddle tables instead of planning its own (10 000 sensors, one plan).
+fn shared_plan(len: usize) -> Arc<dyn Fft<f64>> {
+    static PLANNER: OnceLock<Mutex<FftPlanner<f64>>> = OnceLock::new();
+    let planner = PLANNER.get_or_init(|| Mutex::new(FftPlanner::new()));
+    // The planner caches plans by length; a poisoned lock only means another thread panicked
+    // while planning, which leaves the cache usable.
+    let mut p = planner.lock().unwrap_or_else(|e| e.into_inner());
+    p.plan_fft_forward(len)
+}
+
 impl Spectrum {
     /// Plans the FFT and allocates all buffers. `len` is clamped to
     /// `2..=MAX_WINDOW_LEN` and `bands` to `1..=len/2` so this never panics;
     /// the window validates both earlier.
     pub fn new(len: usize, bands: usize) -> Self {
         let len = len.clamp(2, MAX_WINDOW_LEN);
-        let fft = FftPlanner::<f64>::new().plan_fft_forward(len);
+        let fft = shared_plan(len);
         let scratch = vec![Complex::new(0.0, 0.0); fft.get_inplace_scratch_len()];
         Self {
             len,

@@ -3,14 +3,15 @@
 //! Design constraints: O(1) per sample and bounded memory whatever the sample rate: moments
 //! by Welford, extremes directly, percentiles from a uniform reservoir of [`RESERVOIR`]
 //! samples (Vitter's algorithm R, seeded per sensor). Percentiles are therefore exact up to
-//! `RESERVOIR` samples per period and an unbiased estimate beyond (rank error about
-//! 1/sqrt(RESERVOIR) ≈ 2%), which is what a summary needs; alerts use the exact window.
+//! `RESERVOIR` samples per period and an unbiased estimate beyond (standard rank error
+//! sqrt(p(1-p)/RESERVOIR): ≈ 3 % for p50, ≈ 1.4 % for p95), which is what a summary needs;
+//! alerts use the exact window. 256 × 8 bytes per sensor keeps 10 000 sensors at 20 MiB.
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 /// Samples kept per period for the percentiles.
-pub const RESERVOIR: usize = 512;
+pub const RESERVOIR: usize = 256;
 
 /// One period's running summary.
 pub struct PeriodSummary {
@@ -55,7 +56,7 @@ impl PeriodSummary {
             m2: 0.0,
             min: f64::INFINITY,
             max: f64::NEG_INFINITY,
-            reservoir: Vec::with_capacity(RESERVOIR),
+            reservoir: Vec::new(),
             rng: SmallRng::seed_from_u64(seed),
             alerts: 0,
         }
@@ -145,8 +146,8 @@ mod tests {
             s.add((i % 1000) as f64);
         }
         let t = s.take().unwrap();
-        assert!((t.p50 - 500.0).abs() < 60.0, "p50 {}", t.p50);
-        assert!((t.p95 - 950.0).abs() < 40.0, "p95 {}", t.p95);
+        assert!((t.p50 - 500.0).abs() < 100.0, "p50 {}", t.p50);
+        assert!((t.p95 - 950.0).abs() < 50.0, "p95 {}", t.p95);
         assert!((t.std - 288.67).abs() < 0.1);
     }
 }
