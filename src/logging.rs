@@ -1,5 +1,7 @@
 //! Log setup: human-readable lines by default, JSON with `telemetry.log_format = "json"`;
-//! `RUST_LOG` overrides the configured level. The MQTT libraries are kept at `warn`.
+//! `RUST_LOG` overrides the configured level. rumqttc is kept at `warn`; the embedded rumqttd is
+//! silent by default because it logs every ordinary client disconnect as an error (its start
+//! failures are caught by our own probe in `broker.rs`); `RUST_LOG=rumqttd=info` brings it back.
 
 use edgegw_actors::config::{LogFormat, TelemetryConfig};
 use tracing_subscriber::EnvFilter;

@@ -1,0 +1,120 @@
+//! Detection quality of the shipped model on simulated fleets it was not trained on: the
+//! false-alert rate on normal sensors, and the detection rate and delay for each injected
+//! anomaly kind. Runs the live decision logic (window → baseline → model → threshold; the
+//! baseline adapts only on windows judged normal) without the network.
+//!
+//! `cargo bench --bench detection -- [--sensors 100] [--minutes 20] [--seed 1001]`
+//! Figures go to docs/benchmarks.md. Not a test: nothing passes or fails here.
+
+#![allow(clippy::unwrap_used)] // benches may unwrap: a failure should stop the run loudly.
+
+use edgegw_actors::model::{self, Scorer};
+use edgegw_actors::sensor::baseline::Baseline;
+use edgegw_actors::sensor::window::{Sample, Window};
+use edgegw_actors::sensor::SensorsConfig;
+use edgegw_actors::sim::{Anomaly, AnomalyKind, Fleet, FleetConfig};
+use std::sync::Arc;
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Window end times (ms) of every alert raised for one sensor's series, with the cooldown
+/// applied in event time.
+fn alerts(cfg: &SensorsConfig, scorer: &Scorer, series: &[(i64, f64)], cooldown_ms: i64) -> (Vec<i64>, usize) {
+    let mut w = Window::new(cfg.window_config()).unwrap();
+    let mut b = Baseline::new(cfg.baseline_config(), cfg.bands);
+    let (mut out, mut decisions, mut last) = (Vec::new(), 0usize, i64::MIN / 2);
+    for &(ts, v) in series {
+        let Ok(st) = w.push(Sample { ts, v }) else { continue };
+        let warming = !b.is_ready();
+        if warming {
+            b.observe_sample(v);
+        }
+        let Some(st) = st else { continue };
+        if warming {
+            b.observe_window(&st);
+            continue;
+        }
+        let Some(f) = b.features(&st) else { continue };
+        decisions += 1;
+        let s = scorer.score_batch(&[f]).unwrap()[0];
+        if s > scorer.threshold() {
+            if st.end_ts - last >= cooldown_ms {
+                out.push(st.end_ts);
+                last = st.end_ts;
+            }
+        } else {
+            b.adapt(&st);
+        }
+    }
+    (out, decisions)
+}
+
+fn main() {
+    let sensors = arg("--sensors", 100) as usize;
+    let minutes = arg("--minutes", 20) as i64;
+    let seed = arg("--seed", 1001);
+    let cfg = SensorsConfig::default();
+    let cooldown = cfg.alert_cooldown.get().as_millis() as i64;
+    let scorer = Scorer::Model(Arc::new(model::load_builtin().unwrap()));
+    let start = 1_700_000_000_000i64;
+    let end = start + minutes * 60_000;
+    let series = |fleet: &mut Fleet| {
+        let mut out = Vec::new();
+        fleet.tick(end, &mut out);
+        let mut per: Vec<Vec<(i64, f64)>> = vec![Vec::new(); sensors];
+        for (i, t, v) in out {
+            per[i].push((t, v));
+        }
+        per
+    };
+    let fleet_cfg = FleetConfig { sensors, rate_hz: 10.0, seed, anomaly_every_s: None, jitter_frac: 0.1 };
+
+    // Normal fleet: every alert is a false alert.
+    let mut fleet = Fleet::new(fleet_cfg.clone(), start);
+    let (mut false_alerts, mut decisions, mut raw_false) = (0usize, 0usize, 0usize);
+    for s in series(&mut fleet) {
+        let (a, d) = alerts(&cfg, &scorer, &s, cooldown);
+        let (raw, _) = alerts(&cfg, &scorer, &s, 0);
+        false_alerts += a.len();
+        raw_false += raw.len();
+        decisions += d;
+    }
+    let hours = sensors as f64 * minutes as f64 / 60.0;
+    println!("model {} {} threshold {:.3}; fleet seed {seed}: {sensors} sensors x {minutes} min at 10 Hz", scorer.name(), scorer.version(), scorer.threshold());
+    println!("normal fleet: {decisions} decisions, windows over threshold {raw_false} ({:.4}% of decisions), alerts after cooldown {false_alerts} ({:.3} per sensor-hour)",
+        100.0 * raw_false as f64 / decisions.max(1) as f64, false_alerts as f64 / hours);
+
+    // One anomaly per sensor, at 2/3 of the run, for each kind.
+    let at = start + minutes * 40_000;
+    let kinds = [
+        ("spike 10σ", AnomalyKind::Spike { magnitude_sigma: 10.0 }, 500),
+        ("level shift 8σ", AnomalyKind::LevelShift { sigma: 8.0 }, 20_000),
+        ("stuck value", AnomalyKind::Stuck, 20_000),
+        ("noise burst x5", AnomalyKind::NoiseBurst { factor: 5.0 }, 20_000),
+    ];
+    println!("{:<16} {:>9} {:>16} {:>16}", "anomaly", "detected", "median delay ms", "alerts outside");
+    for (name, kind, dur) in kinds {
+        let mut fleet = Fleet::new(fleet_cfg.clone(), start);
+        for i in 0..sensors {
+            fleet.inject(i, Anomaly { kind, start_ms: at, duration_ms: dur });
+        }
+        let (mut hit, mut delays, mut outside) = (0usize, Vec::new(), 0usize);
+        // A window still contains the anomaly up to `window` samples after it ends.
+        let grace = (cfg.window as i64) * 100 + 1000;
+        for s in series(&mut fleet) {
+            let (a, _) = alerts(&cfg, &scorer, &s, cooldown);
+            let inside: Vec<i64> = a.iter().copied().filter(|t| *t >= at && *t <= at + dur + grace).collect();
+            outside += a.len() - inside.len();
+            if let Some(first) = inside.first() {
+                hit += 1;
+                delays.push(first - at);
+            }
+        }
+        delays.sort_unstable();
+        let median = delays.get(delays.len() / 2).copied().unwrap_or(-1);
+        println!("{name:<16} {:>8.1}% {median:>16} {outside:>16}", 100.0 * hit as f64 / sensors as f64);
+    }
+}
