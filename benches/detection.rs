@@ -17,17 +17,28 @@ use std::sync::Arc;
 
 fn arg(name: &str, default: u64) -> u64 {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).and_then(|v| v.parse().ok()).unwrap_or(default)
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// Window end times (ms) of every alert raised for one sensor's series, with the cooldown
 /// applied in event time.
-fn alerts(cfg: &SensorsConfig, scorer: &Scorer, series: &[(i64, f64)], cooldown_ms: i64) -> (Vec<i64>, usize) {
+fn alerts(
+    cfg: &SensorsConfig,
+    scorer: &Scorer,
+    series: &[(i64, f64)],
+    cooldown_ms: i64,
+) -> (Vec<i64>, usize) {
     let mut w = Window::new(cfg.window_config()).unwrap();
     let mut b = Baseline::new(cfg.baseline_config(), cfg.bands);
     let (mut out, mut decisions, mut last) = (Vec::new(), 0usize, i64::MIN / 2);
     for &(ts, v) in series {
-        let Ok(st) = w.push(Sample { ts, v }) else { continue };
+        let Ok(st) = w.push(Sample { ts, v }) else {
+            continue;
+        };
         let warming = !b.is_ready();
         if warming {
             b.observe_sample(v);
@@ -70,7 +81,13 @@ fn main() {
         }
         per
     };
-    let fleet_cfg = FleetConfig { sensors, rate_hz: 10.0, seed, anomaly_every_s: None, jitter_frac: 0.1 };
+    let fleet_cfg = FleetConfig {
+        sensors,
+        rate_hz: 10.0,
+        seed,
+        anomaly_every_s: None,
+        jitter_frac: 0.1,
+    };
 
     // Normal fleet: every alert is a false alert.
     let mut fleet = Fleet::new(fleet_cfg.clone(), start);
@@ -90,23 +107,51 @@ fn main() {
     // One anomaly per sensor, at 2/3 of the run, for each kind.
     let at = start + minutes * 40_000;
     let kinds = [
-        ("spike 10σ", AnomalyKind::Spike { magnitude_sigma: 10.0 }, 500),
-        ("level shift 8σ", AnomalyKind::LevelShift { sigma: 8.0 }, 20_000),
+        (
+            "spike 10σ",
+            AnomalyKind::Spike {
+                magnitude_sigma: 10.0,
+            },
+            500,
+        ),
+        (
+            "level shift 8σ",
+            AnomalyKind::LevelShift { sigma: 8.0 },
+            20_000,
+        ),
         ("stuck value", AnomalyKind::Stuck, 20_000),
-        ("noise burst x5", AnomalyKind::NoiseBurst { factor: 5.0 }, 20_000),
+        (
+            "noise burst x5",
+            AnomalyKind::NoiseBurst { factor: 5.0 },
+            20_000,
+        ),
     ];
-    println!("{:<16} {:>9} {:>16} {:>16}", "anomaly", "detected", "median delay ms", "alerts outside");
+    println!(
+        "{:<16} {:>9} {:>16} {:>16}",
+        "anomaly", "detected", "median delay ms", "alerts outside"
+    );
     for (name, kind, dur) in kinds {
         let mut fleet = Fleet::new(fleet_cfg.clone(), start);
         for i in 0..sensors {
-            fleet.inject(i, Anomaly { kind, start_ms: at, duration_ms: dur });
+            fleet.inject(
+                i,
+                Anomaly {
+                    kind,
+                    start_ms: at,
+                    duration_ms: dur,
+                },
+            );
         }
         let (mut hit, mut delays, mut outside) = (0usize, Vec::new(), 0usize);
         // A window still contains the anomaly up to `window` samples after it ends.
         let grace = (cfg.window as i64) * 100 + 1000;
         for s in series(&mut fleet) {
             let (a, _) = alerts(&cfg, &scorer, &s, cooldown);
-            let inside: Vec<i64> = a.iter().copied().filter(|t| *t >= at && *t <= at + dur + grace).collect();
+            let inside: Vec<i64> = a
+                .iter()
+                .copied()
+                .filter(|t| *t >= at && *t <= at + dur + grace)
+                .collect();
             outside += a.len() - inside.len();
             if let Some(first) = inside.first() {
                 hit += 1;
@@ -115,6 +160,9 @@ fn main() {
         }
         delays.sort_unstable();
         let median = delays.get(delays.len() / 2).copied().unwrap_or(-1);
-        println!("{name:<16} {:>8.1}% {median:>16} {outside:>16}", 100.0 * hit as f64 / sensors as f64);
+        println!(
+            "{name:<16} {:>8.1}% {median:>16} {outside:>16}",
+            100.0 * hit as f64 / sensors as f64
+        );
     }
 }

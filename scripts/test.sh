@@ -17,4 +17,12 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features fault-injection -- -D warnings
-cargo test --workspace --release --features fault-injection "$@"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Unit, integration and black-box tests (no doc-tests: the crates have none).
+cargo test --workspace --release --features fault-injection --lib --bins --tests "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '; [0-9]+ failed' "$log" | grep -Eo '[0-9]+' | awk '{s+=$1} END {print s+0}')
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"
