@@ -8,21 +8,15 @@
 
 #![allow(clippy::unwrap_used)] // benches may unwrap: a failure should stop the run loudly.
 
+mod common;
+
+use common::arg;
 use edgegw_actors::model::{self, Scorer};
-use edgegw_actors::sensor::baseline::Baseline;
-use edgegw_actors::sensor::window::{Sample, Window};
+use edgegw_actors::sensor::tracker::{Step, Tracker};
+use edgegw_actors::sensor::window::Sample;
 use edgegw_actors::sensor::SensorsConfig;
 use edgegw_actors::sim::{Anomaly, AnomalyKind, Fleet, FleetConfig};
 use std::sync::Arc;
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Window end times (ms) of every alert raised for one sensor's series, with the cooldown
 /// applied in event time.
@@ -32,23 +26,12 @@ fn alerts(
     series: &[(i64, f64)],
     cooldown_ms: i64,
 ) -> (Vec<i64>, usize) {
-    let mut w = Window::new(cfg.window_config()).unwrap();
-    let mut b = Baseline::new(cfg.baseline_config(), cfg.bands);
+    let mut t = Tracker::new(cfg, None).unwrap();
     let (mut out, mut decisions, mut last) = (Vec::new(), 0usize, i64::MIN / 2);
     for &(ts, v) in series {
-        let Ok(st) = w.push(Sample { ts, v }) else {
+        let Ok(Step::Ready(st, f)) = t.push(Sample { ts, v }) else {
             continue;
         };
-        let warming = !b.is_ready();
-        if warming {
-            b.observe_sample(v);
-        }
-        let Some(st) = st else { continue };
-        if warming {
-            b.observe_window(&st);
-            continue;
-        }
-        let Some(f) = b.features(&st) else { continue };
         decisions += 1;
         let s = scorer.score_batch(&[f]).unwrap()[0];
         if s > scorer.threshold() {
@@ -57,7 +40,7 @@ fn alerts(
                 last = st.end_ts;
             }
         } else {
-            b.adapt(&st);
+            t.adapt(&st);
         }
     }
     (out, decisions)

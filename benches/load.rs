@@ -9,20 +9,14 @@
 
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap: a failure here should stop the run loudly.
 
+mod common;
+
+use common::arg;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

@@ -5,9 +5,9 @@
 //! Decisions come back as messages ([`SensorMsg::Scored`]), so the actor never waits on the
 //! model. Alerts of one sensor are spaced by `alert_cooldown`; suppressed ones are counted.
 
-use super::baseline::Baseline;
 use super::summary::PeriodSummary;
-use super::window::{Sample, Window, WindowStats};
+use super::tracker::{Step, Tracker};
+use super::window::{Sample, WindowStats};
 use super::SampleBatch;
 use crate::ctx::Ctx;
 use crate::inference::{PoolMsg, ScoreRequest, Scored};
@@ -56,8 +56,8 @@ pub struct SensorArgs {
 pub struct SensorState {
     sensor: Arc<str>,
     ctx: Arc<Ctx>,
-    window: Window,
-    baseline: Baseline,
+    /// The window and the learned baseline.
+    tracker: Tracker,
     summary: PeriodSummary,
     threshold: Option<f32>,
     last_alert: Option<Instant>,
@@ -82,20 +82,15 @@ impl Actor for SensorActor {
     ) -> Result<SensorState, ActorProcessingErr> {
         let ctx = args.ctx;
         let cfg = &ctx.cfg.sensors;
-        let window = Window::new(cfg.window_config()).map_err(|e| format!("{e:?}"))?;
         let saved = ctx.baselines.lock().get(&args.sensor).cloned();
-        let baseline = match saved {
-            Some(snap) => Baseline::restore(cfg.baseline_config(), cfg.bands, snap),
-            None => Baseline::new(cfg.baseline_config(), cfg.bands),
-        };
+        let tracker = Tracker::new(cfg, saved).map_err(|e| format!("{e:?}"))?;
         let seed = args.sensor.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
             (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
         });
         Ok(SensorState {
             cooldown: cfg.alert_cooldown.get(),
             sensor: args.sensor,
-            window,
-            baseline,
+            tracker,
             summary: PeriodSummary::new(seed),
             threshold: None,
             last_alert: None,
@@ -120,7 +115,7 @@ impl Actor for SensorActor {
             SensorMsg::Summarize { start, end } => on_summarize(st, start, end),
             SensorMsg::SetThreshold(t) => st.threshold = t,
             SensorMsg::RawWindow(reply) => {
-                let _ = reply.send(st.window.samples());
+                let _ = reply.send(st.tracker.samples());
             }
         }
         Ok(())
@@ -131,8 +126,8 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
     let ctx = st.ctx.clone();
     let m = &ctx.metrics;
     for s in batch.samples {
-        let stats = match st.window.push(s) {
-            Ok(stats) => stats,
+        let step = match st.tracker.push(s) {
+            Ok(step) => step,
             Err(r) => {
                 let reason = r.reason();
                 m.reject(reason);
@@ -151,20 +146,13 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
         };
         m.samples_ingested.inc();
         st.summary.add(s.v);
-        let warming = !st.baseline.is_ready();
-        if warming {
-            st.baseline.observe_sample(s.v);
-        }
-        let Some(stats) = stats else { continue };
-        if warming {
-            st.baseline.observe_window(&stats);
-            if st.baseline.is_ready() {
+        let (stats, features) = match step {
+            Step::Accepted => continue,
+            Step::Warmed => {
                 save_baseline(st);
+                continue;
             }
-            continue;
-        }
-        let Some(features) = st.baseline.features(&stats) else {
-            continue;
+            Step::Ready(stats, features) => (stats, features),
         };
         let req = ScoreRequest {
             sensor: st.sensor.clone(),
@@ -188,7 +176,7 @@ fn save_baseline(st: &mut SensorState) {
     st.ctx
         .baselines
         .lock()
-        .insert(st.sensor.clone(), st.baseline.snapshot());
+        .insert(st.sensor.clone(), st.tracker.snapshot());
 }
 
 fn on_scored(st: &mut SensorState, s: Scored) {
@@ -198,7 +186,7 @@ fn on_scored(st: &mut SensorState, s: Scored) {
         .observe(s.req.received.elapsed().as_secs_f64());
     let threshold = st.threshold.unwrap_or(s.threshold);
     if s.score <= threshold {
-        st.baseline.adapt(&s.req.stats);
+        st.tracker.adapt(&s.req.stats);
         st.since_save += 1;
         if st.since_save >= SAVE_EVERY {
             save_baseline(st);

@@ -19,6 +19,7 @@ pub mod ring;
 pub mod spectrum;
 pub mod summary;
 pub mod supervisor;
+pub mod tracker;
 pub mod window;
 pub mod window_types;
 
