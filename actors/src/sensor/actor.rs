@@ -7,7 +7,7 @@
 
 use super::summary::PeriodSummary;
 use super::tracker::{Step, Tracker};
-use super::window::{Sample, WindowStats};
+use super::window::WindowStats;
 use super::SampleBatch;
 use crate::ctx::Ctx;
 use crate::inference::{PoolMsg, ScoreRequest, Scored};
@@ -15,7 +15,7 @@ use crate::metrics::ReasonLabel;
 use crate::ratelog::RateLog;
 use crate::status::now_ms;
 use crate::uplink::{Class, Outbound, UplinkMsg};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -35,10 +35,6 @@ pub enum SensorMsg {
         /// Period end, ms.
         end: i64,
     },
-    /// Overrides (or with `None` restores) the model's decision threshold for this sensor.
-    SetThreshold(Option<f32>),
-    /// The current window's raw samples, oldest first.
-    RawWindow(RpcReplyPort<Vec<Sample>>),
 }
 
 /// A sensor actor; everything it needs comes in [`SensorArgs`].
@@ -59,7 +55,6 @@ pub struct SensorState {
     /// The window and the learned baseline.
     tracker: Tracker,
     summary: PeriodSummary,
-    threshold: Option<f32>,
     last_alert: Option<Instant>,
     cooldown: Duration,
     log: RateLog,
@@ -92,7 +87,6 @@ impl Actor for SensorActor {
             sensor: args.sensor,
             tracker,
             summary: PeriodSummary::new(seed),
-            threshold: None,
             last_alert: None,
             log: RateLog::new(Duration::from_secs(30)),
             since_save: 0,
@@ -113,10 +107,6 @@ impl Actor for SensorActor {
             }
             SensorMsg::Scored(s) => on_scored(st, *s),
             SensorMsg::Summarize { start, end } => on_summarize(st, start, end),
-            SensorMsg::SetThreshold(t) => st.threshold = t,
-            SensorMsg::RawWindow(reply) => {
-                let _ = reply.send(st.tracker.samples());
-            }
         }
         Ok(())
     }
@@ -184,7 +174,7 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     m.decisions.inc();
     m.decision_latency_seconds
         .observe(s.req.received.elapsed().as_secs_f64());
-    let threshold = st.threshold.unwrap_or(s.threshold);
+    let threshold = s.threshold;
     if s.score <= threshold {
         st.tracker.adapt(&s.req.stats);
         st.since_save += 1;

@@ -14,7 +14,7 @@ use crate::ctx::Ctx;
 use crate::metrics::ReasonLabel;
 use crate::status::now_ms;
 use crate::supervisor::policy::{RestartTracker, Verdict};
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
 use std::collections::HashMap;
@@ -41,12 +41,6 @@ pub enum SensorSupMsg {
     Sweep,
     /// Restart a crashed sensor after its backoff.
     Restart(Arc<str>),
-    /// A message for one sensor's actor (feedback, raw-window requests); dropped if absent.
-    Forward(Arc<str>, SensorMsg),
-    /// A message for every sensor's actor.
-    Broadcast(fn() -> SensorMsg),
-    /// Ids of the sensors with a live actor.
-    List(RpcReplyPort<Vec<Arc<str>>>),
 }
 
 /// The sensor supervisor.
@@ -125,25 +119,6 @@ impl Actor for SensorSupervisor {
                 if st.sensors.get(&sensor).is_some_and(|e| e.actor.is_none()) {
                     spawn(&myself, st, sensor).await;
                 }
-            }
-            SensorSupMsg::Forward(sensor, m) => {
-                if let Some(a) = st.sensors.get(&sensor).and_then(|e| e.actor.as_ref()) {
-                    let _ = a.cast(m);
-                }
-            }
-            SensorSupMsg::Broadcast(make) => {
-                for a in st.sensors.values().filter_map(|e| e.actor.as_ref()) {
-                    let _ = a.cast(make());
-                }
-            }
-            SensorSupMsg::List(reply) => {
-                let _ = reply.send(
-                    st.sensors
-                        .iter()
-                        .filter(|(_, e)| e.actor.is_some())
-                        .map(|(k, _)| k.clone())
-                        .collect(),
-                );
             }
         }
         Ok(())
