@@ -11,10 +11,10 @@ use crate::inference::InferenceConfig;
 use crate::ingest::IngestConfig;
 use crate::sensor::SensorsConfig;
 use crate::supervisor::RestartPolicy;
+use crate::store::StoreConfig;
 use crate::uplink::UplinkConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
 /// A config value that cannot be used, with the dotted key that holds it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,7 +57,7 @@ pub struct GatewayConfig {
     pub ingest: IngestConfig,
     /// The upstream broker and its topics.
     pub uplink: UplinkConfig,
-    /// The local store (durable outbox arrives with the store-and-forward work).
+    /// The durable store: outbox, dead letters.
     pub store: StoreConfig,
     /// Per-sensor summaries.
     pub summary: SummaryConfig,
@@ -141,40 +141,6 @@ impl Default for BrokerConfig {
             max_payload_bytes: 1 << 20,
             max_connections: 10_000,
         }
-    }
-}
-
-/// `[store]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct StoreConfig {
-    /// Directory of the local store.
-    pub path: PathBuf,
-    /// On-disk budget in bytes, space amplification included.
-    pub max_bytes: u64,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            path: PathBuf::from("./data"),
-            max_bytes: 1 << 30,
-        }
-    }
-}
-
-impl StoreConfig {
-    fn validate(&self) -> Result<(), ConfigError> {
-        check(
-            !self.path.as_os_str().is_empty(),
-            "store.path",
-            "must not be empty",
-        )?;
-        check(
-            self.max_bytes >= 1 << 20,
-            "store.max_bytes",
-            "must be at least 1048576 (1 MiB)",
-        )
     }
 }
 

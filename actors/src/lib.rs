@@ -10,7 +10,8 @@
 //! - [`sensor`]: per-sensor actors (window, baseline, decisions, summaries) and their supervisor.
 //! - [`inference`]: the micro-batching pool and its workers.
 //! - [`model`]: the autoencoder model package, training, int8 variant and fallback rule.
-//! - [`uplink`]: commits and publishes decisions upstream; the outbox seam for the store.
+//! - [`store`]: the sled store, source of truth for everything outbound; dead letters.
+//! - [`uplink`]: commits to the store and publishes upstream, forgetting a record on its PUBACK.
 //! - [`http`]: `/healthz`, `/readyz`, `/status`, `/metrics`.
 //! - [`sim`]: a deterministic simulated sensor fleet (demo, training, tests).
 //! - [`metrics`], [`status`], [`deadletter`], [`fault`]: shared instruments and state.
@@ -32,6 +33,7 @@ pub mod ratelog;
 pub mod sensor;
 pub mod sim;
 pub mod status;
+pub mod store;
 pub mod supervisor;
 pub mod system;
 pub mod uplink;

@@ -1,0 +1,433 @@
+//! The durable store: the source of truth for everything that goes upstream.
+//!
+//! Design constraints:
+//! - **Commit before produce.** A record gets its `seq` when it is inserted and counts as
+//!   produced only once a flush covering it has completed (group commit: one `flush_async` at
+//!   a time covers every record inserted before it started — never an fsync per message).
+//! - **seq is never reused.** Records live in one tree keyed `[class][seq BE]`; the same atomic
+//!   batch that inserts a record raises the high-water mark (`HW_KEY`), so after a crash the
+//!   next seq is above every seq ever durable, even when all of them were acknowledged and
+//!   deleted. The store's `epoch` (its creation time) goes into every id, so a store that had
+//!   to be replaced still produces unique ids.
+//! - **Leave only on PUBACK.** `ack` deletes a record; nothing else does, except eviction.
+//! - **Budget.** `store.max_bytes` bounds the real on-disk size: the store tracks the logical
+//!   bytes it holds and the amplification sled adds (measured from `size_on_disk`), and evicts
+//!   when the estimate passes 90 % of the budget — raw windows first, then the oldest
+//!   summaries, alerts last. Evictions are counted per class and persisted, so they are
+//!   reported upstream even after a restart.
+//! - **Corruption is survivable.** A store that cannot be opened (corrupt, unreadable) is moved
+//!   aside to `<path>.corrupt-<ms>` and a fresh one is created; the reason is returned so the
+//!   gateway can raise it. A store locked by another process is refused, never moved.
+
+mod codec;
+pub mod config;
+pub mod deadletters;
+
+pub use config::StoreConfig;
+
+use crate::uplink::Class;
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Key of the high-water mark (highest seq ever assigned) in the outbox tree; sorts after
+/// every record key because no class byte is 0xFF.
+const HW_KEY: &[u8] = b"\xffhw";
+/// Meta keys.
+const EPOCH_KEY: &[u8] = b"epoch";
+const EVICTED_KEY: &[u8] = b"evicted";
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the store (another gateway on the same `store.path`).
+    #[error("store {0} is in use by another process")]
+    Locked(PathBuf),
+    /// sled failed (I/O, disk full, corruption).
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    /// A stored value could not be decoded.
+    #[error("store: undecodable record: {0}")]
+    Decode(String),
+    /// The store could not be moved aside or recreated.
+    #[error("store {path}: {source}")]
+    Io {
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// One outbound record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// Per-gateway sequence number.
+    pub seq: u64,
+    /// Class (eviction order, topic).
+    pub class: Class,
+    /// Full MQTT topic.
+    pub topic: String,
+    /// The JSON payload.
+    pub payload: Vec<u8>,
+}
+
+/// Per-class counts and bytes held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ClassStats {
+    /// Records held.
+    pub count: u64,
+    /// Logical bytes (key + value) held.
+    pub bytes: u64,
+}
+
+/// What `/status` and `store inspect` show.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoreReport {
+    /// Store directory.
+    pub path: String,
+    /// Creation time of this store, ms (part of every message id).
+    pub epoch: i64,
+    /// The seq the next record gets.
+    pub next_seq: u64,
+    /// Held records per class: alert, summary, raw.
+    pub backlog: [(&'static str, ClassStats); 3],
+    /// Logical bytes held.
+    pub logical_bytes: u64,
+    /// Bytes on disk (sled's own figure).
+    pub disk_bytes: u64,
+    /// Measured disk / logical ratio used for the budget.
+    pub amplification: f64,
+    /// The budget.
+    pub max_bytes: u64,
+    /// Records evicted to keep the budget, per class, since the store was created.
+    pub evicted: [(&'static str, u64); 3],
+    /// Dead letters held.
+    pub dead_letters: u64,
+}
+
+struct State {
+    next_seq: u64,
+    stats: [ClassStats; 3],
+    evicted: [u64; 3],
+    amplification: f64,
+    disk_bytes: u64,
+}
+
+/// The open store. Thread-safe; the uplink is its only committer.
+pub struct Store {
+    path: PathBuf,
+    cfg: StoreConfig,
+    db: sled::Db,
+    outbox: sled::Tree,
+    meta: sled::Tree,
+    /// Dead letters (bounded), written by ingest and sensors.
+    pub dead: deadletters::DeadLetterTree,
+    epoch: i64,
+    state: Mutex<State>,
+}
+
+/// Result of opening: the store, and why it had to be recreated, if it had to.
+pub struct Opened {
+    /// The store.
+    pub store: Store,
+    /// Set when the old store was unreadable and moved aside.
+    pub recovered: Option<String>,
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+const CLASSES: [Class; 3] = [Class::Alert, Class::Summary, Class::Raw];
+
+fn key(class: Class, seq: u64) -> [u8; 9] {
+    let mut k = [0u8; 9];
+    k[0] = class as u8;
+    k[1..].copy_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn parse_key(k: &[u8]) -> Option<(Class, u64)> {
+    let class = match k.first()? {
+        0 => Class::Alert,
+        1 => Class::Summary,
+        2 => Class::Raw,
+        _ => return None,
+    };
+    let seq = u64::from_be_bytes(k.get(1..9)?.try_into().ok()?);
+    Some((class, seq))
+}
+
+impl Store {
+    /// Opens (or creates) the store at `cfg.path`; an unreadable store is moved aside and
+    /// replaced, a locked one refused.
+    pub fn open(cfg: &StoreConfig) -> Result<Opened, StoreError> {
+        match Self::try_open(cfg) {
+            Ok(store) => Ok(Opened { store, recovered: None }),
+            Err(StoreError::Locked(p)) => Err(StoreError::Locked(p)),
+            Err(e) => {
+                let reason = e.to_string();
+                let aside = PathBuf::from(format!("{}.corrupt-{}", cfg.path.display(), now_ms()));
+                std::fs::rename(&cfg.path, &aside).map_err(|source| StoreError::Io { path: cfg.path.clone(), source })?;
+                tracing::error!(message = "Store unreadable; moved aside and recreated.", reason = %reason, moved_to = %aside.display());
+                let store = Self::try_open(cfg)?;
+                Ok(Opened {
+                    store,
+                    recovered: Some(format!("{reason}; old store moved to {}", aside.display())),
+                })
+            }
+        }
+    }
+
+    fn try_open(cfg: &StoreConfig) -> Result<Store, StoreError> {
+        let path = cfg.path.clone();
+        let sled_cfg = sled::Config::new()
+            .path(&path)
+            .cache_capacity(cfg.cache_bytes)
+            .flush_every_ms(None)
+            .mode(sled::Mode::LowSpace);
+        // sled can panic on some corrupt files instead of returning an error.
+        let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sled_cfg.open()))
+            .map_err(|_| StoreError::Decode("sled panicked while opening (corrupt store)".into()))?;
+        let db = match opened {
+            Ok(db) => db,
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
+                return Err(StoreError::Locked(path))
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let outbox = db.open_tree("outbox")?;
+        let meta = db.open_tree("meta")?;
+        let dead = deadletters::DeadLetterTree::open(&db, cfg.dead_letters_max)?;
+        let epoch = match meta.get(EPOCH_KEY)? {
+            Some(v) => i64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Decode("epoch".into()))?),
+            None => {
+                let e = now_ms();
+                meta.insert(EPOCH_KEY, &e.to_be_bytes())?;
+                db.flush()?;
+                e
+            }
+        };
+        let evicted = match meta.get(EVICTED_KEY)? {
+            Some(v) => codec::decode_counts(&v).ok_or_else(|| StoreError::Decode("evicted".into()))?,
+            None => [0; 3],
+        };
+        // Scan once: per-class counts and bytes, highest seq, and decodability of every record.
+        let mut stats = [ClassStats::default(); 3];
+        let mut max_seq = 0u64;
+        for kv in outbox.iter() {
+            let (k, v) = kv?;
+            if k.as_ref() == HW_KEY {
+                let hw = u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Decode("high-water mark".into()))?);
+                max_seq = max_seq.max(hw);
+                continue;
+            }
+            let (class, seq) = parse_key(&k).ok_or_else(|| StoreError::Decode("record key".into()))?;
+            codec::decode(&v).ok_or_else(|| StoreError::Decode(format!("record {seq}")))?;
+            let s = &mut stats[class as usize];
+            s.count += 1;
+            s.bytes += (k.len() + v.len()) as u64;
+            max_seq = max_seq.max(seq);
+        }
+        let disk_bytes = db.size_on_disk().unwrap_or(0);
+        Ok(Store {
+            path,
+            cfg: cfg.clone(),
+            db,
+            outbox,
+            meta,
+            dead,
+            epoch,
+            state: Mutex::new(State {
+                next_seq: max_seq + 1,
+                stats,
+                evicted,
+                amplification: cfg.initial_amplification,
+                disk_bytes,
+            }),
+        })
+    }
+
+    /// Creation time of this store (ms), part of every message id.
+    pub fn epoch(&self) -> i64 {
+        self.epoch
+    }
+
+    /// The seq the next commit gets.
+    pub fn next_seq(&self) -> u64 {
+        self.state.lock().next_seq
+    }
+
+    /// A handle for flushing off the caller's thread (`flush_async`).
+    pub fn db(&self) -> sled::Db {
+        self.db.clone()
+    }
+
+    /// Inserts a record with the next seq (`build` makes its payload from the seq) and raises
+    /// the high-water mark in the same atomic batch; then evicts if over budget. Durable after
+    /// the next completed flush. Returns the seq and the evicted records' classes.
+    pub fn commit(&self, class: Class, topic: &str, build: impl FnOnce(u64) -> Vec<u8>) -> Result<(u64, Vec<(Class, u64)>), StoreError> {
+        let mut st = self.state.lock();
+        let seq = st.next_seq;
+        let payload = build(seq);
+        let value = codec::encode(topic, &payload);
+        let k = key(class, seq);
+        let mut batch = sled::Batch::default();
+        batch.insert(&k, value.as_slice());
+        batch.insert(HW_KEY, &seq.to_be_bytes());
+        self.outbox.apply_batch(batch)?;
+        st.next_seq = seq + 1;
+        let s = &mut st.stats[class as usize];
+        s.count += 1;
+        s.bytes += (k.len() + value.len()) as u64;
+        let evicted = self.enforce_budget(&mut st)?;
+        Ok((seq, evicted))
+    }
+
+    fn logical(st: &State) -> u64 {
+        st.stats.iter().map(|s| s.bytes).sum()
+    }
+
+    fn estimated_disk(st: &State) -> u64 {
+        (Self::logical(st) as f64 * st.amplification) as u64
+    }
+
+    fn enforce_budget(&self, st: &mut State) -> Result<Vec<(Class, u64)>, StoreError> {
+        let high = self.cfg.max_bytes as f64 * 0.9;
+        if (Self::estimated_disk(st) as f64) <= high {
+            return Ok(Vec::new());
+        }
+        let target = (self.cfg.max_bytes as f64 * 0.8) as u64;
+        let mut out = Vec::new();
+        while Self::estimated_disk(st) > target {
+            let Some((class, seq, len)) = self.oldest_evictable()? else { break };
+            self.outbox.remove(key(class, seq))?;
+            let s = &mut st.stats[class as usize];
+            s.count = s.count.saturating_sub(1);
+            s.bytes = s.bytes.saturating_sub(len);
+            st.evicted[class as usize] += 1;
+            out.push((class, seq));
+        }
+        if !out.is_empty() {
+            self.meta.insert(EVICTED_KEY, codec::encode_counts(&st.evicted).as_slice())?;
+        }
+        Ok(out)
+    }
+
+    /// The record to evict next: the oldest raw window, else the oldest summary, else the
+    /// oldest alert; with its logical size.
+    fn oldest_evictable(&self) -> Result<Option<(Class, u64, u64)>, StoreError> {
+        for class in CLASSES.iter().rev() {
+            if let Some((k, v)) = self.outbox.scan_prefix([*class as u8]).next().transpose()? {
+                if let Some((c, seq)) = parse_key(&k) {
+                    return Ok(Some((c, seq, (k.len() + v.len()) as u64)));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record with the smallest seq in `[from, below)`, across classes.
+    pub fn next_in(&self, from: u64, below: u64) -> Result<Option<Record>, StoreError> {
+        let mut best: Option<(u64, Class, sled::IVec)> = None;
+        for class in CLASSES {
+            if let Some((k, v)) = self.outbox.range(key(class, from)..key(class, below)).next().transpose()? {
+                if let Some((c, seq)) = parse_key(&k) {
+                    if best.as_ref().is_none_or(|b| seq < b.0) {
+                        best = Some((seq, c, v));
+                    }
+                }
+            }
+        }
+        let Some((seq, class, v)) = best else { return Ok(None) };
+        let (topic, payload) = codec::decode(&v).ok_or_else(|| StoreError::Decode(format!("record {seq}")))?;
+        Ok(Some(Record { seq, class, topic, payload }))
+    }
+
+    /// The broker acknowledged `seq`: forget it. False if it was not held (already acked or
+    /// evicted).
+    pub fn ack(&self, class: Class, seq: u64) -> Result<bool, StoreError> {
+        let k = key(class, seq);
+        let Some(v) = self.outbox.remove(k)? else { return Ok(false) };
+        let mut st = self.state.lock();
+        let s = &mut st.stats[class as usize];
+        s.count = s.count.saturating_sub(1);
+        s.bytes = s.bytes.saturating_sub((k.len() + v.len()) as u64);
+        Ok(true)
+    }
+
+    /// Re-measures the disk size and the amplification; evicts if the real size passed the
+    /// budget. Call periodically (it stats files).
+    pub fn refresh(&self) -> Result<Vec<(Class, u64)>, StoreError> {
+        let disk = self.db.size_on_disk()?;
+        let mut st = self.state.lock();
+        st.disk_bytes = disk;
+        let logical = Self::logical(&st);
+        // Only measure on a meaningful amount of data; sled's fixed overhead dominates below.
+        if logical >= 1 << 20 {
+            let measured = (disk as f64 / logical as f64).clamp(1.0, 20.0);
+            st.amplification = 0.8 * st.amplification + 0.2 * measured;
+        }
+        self.enforce_budget(&mut st)
+    }
+
+    /// Per-class counts and bytes.
+    pub fn stats(&self) -> [(Class, ClassStats); 3] {
+        let st = self.state.lock();
+        [(Class::Alert, st.stats[0]), (Class::Summary, st.stats[1]), (Class::Raw, st.stats[2])]
+    }
+
+    /// Evictions per class since the store was created.
+    pub fn evicted(&self) -> [u64; 3] {
+        self.state.lock().evicted
+    }
+
+    /// Estimated share of the budget in use, 0..1+.
+    pub fn fill(&self) -> f64 {
+        let st = self.state.lock();
+        Self::estimated_disk(&st) as f64 / self.cfg.max_bytes.max(1) as f64
+    }
+
+    /// The report for `/status` and `store inspect`.
+    pub fn report(&self) -> StoreReport {
+        let st = self.state.lock();
+        StoreReport {
+            path: self.path.display().to_string(),
+            epoch: self.epoch,
+            next_seq: st.next_seq,
+            backlog: [("alert", st.stats[0]), ("summary", st.stats[1]), ("raw", st.stats[2])],
+            logical_bytes: Self::logical(&st),
+            disk_bytes: st.disk_bytes,
+            amplification: st.amplification,
+            max_bytes: self.cfg.max_bytes,
+            evicted: [("alert", st.evicted[0]), ("summary", st.evicted[1]), ("raw", st.evicted[2])],
+            dead_letters: self.dead.len(),
+        }
+    }
+
+    /// Every held record in seq order (for `store export`).
+    pub fn records(&self) -> Result<Vec<Record>, StoreError> {
+        let mut all = Vec::new();
+        for kv in self.outbox.iter() {
+            let (k, v) = kv?;
+            let Some((class, seq)) = parse_key(&k) else { continue };
+            let (topic, payload) = codec::decode(&v).ok_or_else(|| StoreError::Decode(format!("record {seq}")))?;
+            all.push(Record { seq, class, topic, payload });
+        }
+        all.sort_by_key(|r| r.seq);
+        Ok(all)
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests;
