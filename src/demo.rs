@@ -77,6 +77,8 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     cfg.ingest.url = format!("mqtt://{broker}");
     cfg.uplink.url = format!("mqtt://{}", proxy.addr());
     cfg.http.bind = http;
+    let store_dir = std::env::temp_dir().join(format!("edgegw-demo-{}", std::process::id()));
+    cfg.store.path = store_dir.clone();
     cfg.summary.period = edgegw_actors::duration::Dur::secs(10);
     cfg.uplink.reconnect_max = edgegw_actors::duration::Dur::secs(2);
     let gw_id = cfg.gateway.id.clone();
@@ -170,6 +172,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         c.alerts, c.summaries, c.duplicates
     );
     println!("  restarts           {}", restarts(&ctx));
+    let _ = std::fs::remove_dir_all(&store_dir);
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use crate::metrics::Metrics;
 use crate::model::Scorer;
 use crate::sensor::baseline::BaselineSnapshot;
 use crate::status::StatusBoard;
+use crate::store::Store;
 use parking_lot::{Mutex, RwLock};
 use ractor::{ActorRef, Message};
 use std::collections::HashMap;
@@ -67,8 +68,10 @@ pub struct Ctx {
     pub faults: Arc<Faults>,
     /// Where each stage is now.
     pub stages: Stages,
-    /// Rejected input, bounded.
+    /// Recently rejected input, in memory for `/status` (all of it is also in the store).
     pub dead_letters: DeadLetters,
+    /// The durable store: outbox and dead letters.
+    pub store: Arc<Store>,
     /// The scorer in use (the model, or the fallback rule); swapped as a whole.
     pub scorer: RwLock<Arc<Scorer>>,
     /// Learned per-sensor baselines, kept outside the sensor actors so a restarted actor
@@ -76,13 +79,11 @@ pub struct Ctx {
     pub baselines: Mutex<HashMap<Arc<str>, BaselineSnapshot>>,
     /// In-flight budget of ingest payloads (see [`crate::flow`]).
     pub ingest_gate: Arc<crate::flow::Gate>,
-    /// Identifies this run in message ids (`{gateway}:{epoch}:{seq}`): start time in ms.
-    pub epoch: i64,
 }
 
 impl Ctx {
-    /// A context for `cfg` using `scorer`.
-    pub fn new(cfg: GatewayConfig, scorer: Scorer) -> Arc<Self> {
+    /// A context for `cfg` using `scorer` and `store`.
+    pub fn new(cfg: GatewayConfig, scorer: Scorer, store: Arc<Store>) -> Arc<Self> {
         let ingest_gate = crate::flow::Gate::new(cfg.ingest.max_inflight_bytes);
         Arc::new(Ctx {
             cfg: Arc::new(cfg),
@@ -90,12 +91,24 @@ impl Ctx {
             status: Arc::new(StatusBoard::default()),
             faults: Arc::new(Faults::default()),
             stages: Stages::default(),
-            dead_letters: DeadLetters::new(1000),
+            dead_letters: DeadLetters::new(100),
+            store,
             scorer: RwLock::new(Arc::new(scorer)),
             baselines: Mutex::new(HashMap::new()),
             ingest_gate,
-            epoch: crate::status::now_ms(),
         })
+    }
+
+    /// Keeps a rejected message: counted by the caller, kept in memory for `/status` and in
+    /// the store (bounded) for `store inspect`.
+    pub fn dead_letter(&self, topic: &str, reason: &'static str, detail: String, payload: &[u8]) {
+        let letter = self.dead_letters.push(topic, reason, detail, payload);
+        if let Err(e) = self.store.dead.push(&letter) {
+            self.status.condition(
+                crate::uplink::STORE_ERROR,
+                Some(format!("dead letter: {e}")),
+            );
+        }
     }
 
     /// The scorer in use now.

@@ -4,7 +4,7 @@
 //! truncated to [`MAX_PAYLOAD`]), so a flood of bad input costs a fixed amount of memory; the
 //! oldest letter goes first. Every rejection is also counted in
 //! `edgegw_ingest_rejected_total{reason}`, so nothing is lost silently even when a letter is
-//! pushed out. (The durable store keeps them on disk in the store-and-forward work.)
+//! pushed out. This ring is the recent view for `/status`; the store keeps them on disk.
 
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -45,8 +45,14 @@ impl DeadLetters {
         }
     }
 
-    /// Keeps a letter for `payload` rejected on `topic` for `reason`.
-    pub fn push(&self, topic: &str, reason: &'static str, detail: String, payload: &[u8]) {
+    /// Keeps a letter for `payload` rejected on `topic` for `reason`, and returns it.
+    pub fn push(
+        &self,
+        topic: &str,
+        reason: &'static str,
+        detail: String,
+        payload: &[u8],
+    ) -> DeadLetter {
         let keep = &payload[..payload.len().min(MAX_PAYLOAD)];
         let letter = DeadLetter {
             ts: crate::status::now_ms(),
@@ -60,7 +66,8 @@ impl DeadLetters {
         if g.len() >= self.cap {
             g.pop_front();
         }
-        g.push_back(letter);
+        g.push_back(letter.clone());
+        letter
     }
 
     /// The newest `n` letters, newest last.

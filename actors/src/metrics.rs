@@ -80,8 +80,10 @@ pub struct Metrics {
     pub uplink_connected: Gauge,
     /// Outbound records waiting for the broker's acknowledgement, by class.
     pub store_backlog: Family<ClassLabel, Gauge>,
-    /// Bytes held by the store.
+    /// Bytes held by the store on disk.
     pub store_bytes: Gauge,
+    /// Backlog messages replayed per second (the measured drain rate after an outage).
+    pub store_drain_per_second: Gauge,
     /// Records evicted from the store to keep its budget, by class.
     pub store_evicted: Family<ClassLabel, Counter>,
     /// Restarts of supervised actors, by stage.
@@ -207,6 +209,11 @@ impl Metrics {
             store_bytes: reg!(
                 "edgegw_store_bytes",
                 "Bytes held by the store.",
+                Gauge::default()
+            ),
+            store_drain_per_second: reg!(
+                "edgegw_store_drain_per_second",
+                "Backlog messages replayed per second.",
                 Gauge::default()
             ),
             store_evicted: reg!(

@@ -8,6 +8,7 @@
 use crate::config::GatewayConfig;
 use crate::ctx::Ctx;
 use crate::model::{self, Scorer};
+use crate::store::Store;
 use crate::supervisor::{RootMsg, RootSupervisor, Stage};
 use ractor::{Actor, ActorRef};
 use std::net::SocketAddr;
@@ -15,6 +16,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tracing::{error, info};
+
+/// Status condition after the store had to be replaced (until the gateway restarts).
+pub const STORE_RECOVERED: &str = "store_recovered";
 
 /// Status condition while the configured model is refused.
 pub const MODEL_REFUSED: &str = "model_refused";
@@ -28,6 +32,10 @@ pub enum StartError {
     /// The embedded broker could not start.
     #[error(transparent)]
     Broker(#[from] crate::broker::BrokerError),
+    /// The store is unusable (locked by another process, or not even a fresh one could be
+    /// created).
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// The actor system could not start.
     #[error("actor system: {0}")]
     Spawn(String),
@@ -71,6 +79,33 @@ pub fn load_scorer(cfg: &GatewayConfig) -> (Scorer, Option<String>) {
     }
 }
 
+/// Commits a gateway-level alert (sensor `_gateway`) so an operator upstream learns of a
+/// condition like a replaced store; it goes out with the first uplink session.
+fn raise_gateway_alert(ctx: &Ctx, kind: &str, reason: &str) {
+    let topic = format!(
+        "{}/{}/alerts/_gateway",
+        ctx.cfg.uplink.prefix, ctx.cfg.gateway.id
+    );
+    let (gw, epoch, ts) = (
+        &ctx.cfg.gateway.id,
+        ctx.store.epoch(),
+        crate::status::now_ms(),
+    );
+    let r = ctx
+        .store
+        .commit(crate::uplink::Class::Alert, &topic, |seq| {
+            serde_json::json!({
+                "id": format!("{gw}:{epoch}:{seq}"), "seq": seq, "ts": ts, "sensor": "_gateway",
+                "kind": kind, "reason": reason,
+            })
+            .to_string()
+            .into_bytes()
+        });
+    if let Err(e) = r.and_then(|_| ctx.store.db().flush().map_err(Into::into)) {
+        error!(message = "Could not commit the gateway alert.", error = %e);
+    }
+}
+
 impl Gateway {
     /// Validates `cfg`, starts the embedded broker if configured, loads the model and starts
     /// the supervision tree.
@@ -97,7 +132,17 @@ impl Gateway {
             ));
             scorer = Scorer::fallback(names);
         }
-        let ctx = Ctx::new(cfg, scorer);
+        let store_cfg = cfg.store.clone();
+        let opened = tokio::task::spawn_blocking(move || Store::open(&store_cfg))
+            .await
+            .map_err(|e| StartError::Spawn(e.to_string()))??;
+        let store = Arc::new(opened.store);
+        info!(message = "Store open.", path = %store.path().display(), next_seq = store.next_seq(), epoch = store.epoch());
+        let ctx = Ctx::new(cfg, scorer, store);
+        if let Some(why) = opened.recovered {
+            ctx.status.condition(STORE_RECOVERED, Some(why.clone()));
+            raise_gateway_alert(&ctx, "store_recovered", &why);
+        }
         if let Some(why) = refused {
             error!(message = "Model refused; running on the fallback rule.", reason = %why);
             ctx.status.condition(MODEL_REFUSED, Some(why));
@@ -156,5 +201,11 @@ impl Gateway {
         }
         self.root.stop(Some("shutdown".into()));
         let _ = tokio::time::timeout(Duration::from_secs(5), self.join).await;
+        let db = self.ctx.store.db();
+        match tokio::time::timeout(Duration::from_secs(10), db.flush_async()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => error!(message = "Final store flush failed.", error = %e),
+            Err(_) => error!(message = "Final store flush timed out."),
+        }
     }
 }

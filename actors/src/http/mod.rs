@@ -7,7 +7,6 @@
 
 use crate::ctx::Ctx;
 use crate::fault::{FaultRequest, Faults};
-use crate::metrics::ClassLabel;
 use crate::status::now_ms;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -121,24 +120,28 @@ async fn status(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
 pub fn status_json(ctx: &Ctx) -> Value {
     let (mode, since, reasons) = ctx.status.mode();
     let m = &ctx.metrics;
-    let backlog = |c: &'static str| {
-        m.store_backlog
-            .get_or_create(&ClassLabel { class: c })
-            .get()
-    };
+    let r = ctx.store.report();
+    let store = json!({
+        "kind": "sled",
+        "path": r.path,
+        "backlog": {"alert": r.backlog[0].1.count, "summary": r.backlog[1].1.count, "raw": r.backlog[2].1.count},
+        "backlog_bytes": r.logical_bytes,
+        "bytes": r.disk_bytes,
+        "max_bytes": r.max_bytes,
+        "amplification": r.amplification,
+        "next_seq": r.next_seq,
+        "evicted": {"alert": r.evicted[0].1, "summary": r.evicted[1].1, "raw": r.evicted[2].1},
+        "drain_per_second": m.store_drain_per_second.get(),
+    });
     let scorer = ctx.scorer();
     json!({
         "gateway": ctx.cfg.gateway.id,
         "version": env!("CARGO_PKG_VERSION"),
         "now": now_ms(),
-        "epoch": ctx.epoch,
+        "epoch": ctx.store.epoch(),
         "mode": {"state": mode.as_str(), "since": since, "reasons": reasons},
         "stages": ctx.status.stages(),
-        "store": {
-            "kind": "memory",
-            "backlog": {"alert": backlog("alert"), "summary": backlog("summary"), "raw": backlog("raw")},
-            "bytes": m.store_bytes.get(),
-        },
+        "store": store,
         "model": {
             "name": scorer.name(),
             "version": scorer.version(),
@@ -147,7 +150,7 @@ pub fn status_json(ctx: &Ctx) -> Value {
         },
         "sensors_active": m.sensors_active.get(),
         "uplink_connected": m.uplink_connected.get() == 1,
-        "dead_letters": {"held": ctx.dead_letters.len(), "recent": ctx.dead_letters.recent(10)},
+        "dead_letters": {"held": ctx.store.dead.len(), "recent": ctx.dead_letters.recent(10)},
         "faults_enabled": Faults::enabled(),
     })
 }

@@ -271,7 +271,7 @@ fn on_publish(
         Err(r) => {
             let code = r.code();
             ctx.metrics.reject(code);
-            ctx.dead_letters.push(topic, code, r.to_string(), payload);
+            ctx.dead_letter(topic, code, r.to_string(), payload);
             if let Some(suppressed) = st.log.allow(code, received) {
                 warn!(message = "Ingest message rejected.", reason = code, %topic, error = %r, suppressed);
             }

@@ -122,7 +122,7 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
                 let reason = r.reason();
                 m.reject(reason);
                 let payload = format!("{{\"ts\":{},\"v\":{}}}", s.ts, s.v);
-                st.ctx.dead_letters.push(
+                st.ctx.dead_letter(
                     &format!("sensor:{}", st.sensor),
                     reason,
                     String::new(),

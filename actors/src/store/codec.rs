@@ -37,7 +37,10 @@ mod tests {
     #[test]
     fn round_trips_and_rejects_garbage() {
         let v = encode("edgegw/gw/alerts/s1", b"{\"seq\":1}");
-        assert_eq!(decode(&v), Some(("edgegw/gw/alerts/s1".to_string(), b"{\"seq\":1}".to_vec())));
+        assert_eq!(
+            decode(&v),
+            Some(("edgegw/gw/alerts/s1".to_string(), b"{\"seq\":1}".to_vec()))
+        );
         assert_eq!(decode_counts(&encode_counts(&[1, 2, 3])), Some([1, 2, 3]));
         assert_eq!(decode(&[0xff, 0xff, 0xff]), None);
     }

@@ -41,8 +41,16 @@ impl Default for StoreConfig {
 
 impl StoreConfig {
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        check(!self.path.as_os_str().is_empty(), "store.path", "must not be empty")?;
-        check(self.max_bytes >= 1 << 20, "store.max_bytes", "must be at least 1048576 (1 MiB)")?;
+        check(
+            !self.path.as_os_str().is_empty(),
+            "store.path",
+            "must not be empty",
+        )?;
+        check(
+            self.max_bytes >= 1 << 20,
+            "store.max_bytes",
+            "must be at least 1048576 (1 MiB)",
+        )?;
         check(
             (1 << 20..=1 << 32).contains(&self.cache_bytes),
             "store.cache_bytes",
@@ -53,8 +61,20 @@ impl StoreConfig {
             "store.initial_amplification",
             "must be between 1 and 20",
         )?;
-        check((0.1..1.0).contains(&self.near_budget), "store.near_budget", "must be in [0.1, 1)")?;
-        check(self.dead_letters_max > 0, "store.dead_letters_max", "must be greater than 0")?;
-        check(!self.check_every.get().is_zero(), "store.check_every", "must be greater than 0")
+        check(
+            (0.1..1.0).contains(&self.near_budget),
+            "store.near_budget",
+            "must be in [0.1, 1)",
+        )?;
+        check(
+            self.dead_letters_max > 0,
+            "store.dead_letters_max",
+            "must be greater than 0",
+        )?;
+        check(
+            !self.check_every.get().is_zero(),
+            "store.check_every",
+            "must be greater than 0",
+        )
     }
 }

@@ -16,7 +16,12 @@ impl DeadLetterTree {
     pub(super) fn open(db: &sled::Db, max: u64) -> sled::Result<Self> {
         let tree = db.open_tree("dead_letters")?;
         let len = tree.len() as u64;
-        Ok(Self { tree, db: db.clone(), len: AtomicU64::new(len), max })
+        Ok(Self {
+            tree,
+            db: db.clone(),
+            len: AtomicU64::new(len),
+            max,
+        })
     }
 
     /// Keeps `letter`, dropping the oldest beyond the bound. Durable with the next flush.
@@ -24,7 +29,8 @@ impl DeadLetterTree {
         let id = self.db.generate_id()?;
         let value = serde_json::to_vec(letter).unwrap_or_default();
         self.tree.insert(id.to_be_bytes(), value)?;
-        if self.len.fetch_add(1, Ordering::AcqRel) + 1 > self.max && self.tree.pop_min()?.is_some() {
+        if self.len.fetch_add(1, Ordering::AcqRel) + 1 > self.max && self.tree.pop_min()?.is_some()
+        {
             self.len.fetch_sub(1, Ordering::AcqRel);
         }
         Ok(())

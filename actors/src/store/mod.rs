@@ -168,12 +168,18 @@ impl Store {
     /// replaced, a locked one refused.
     pub fn open(cfg: &StoreConfig) -> Result<Opened, StoreError> {
         match Self::try_open(cfg) {
-            Ok(store) => Ok(Opened { store, recovered: None }),
+            Ok(store) => Ok(Opened {
+                store,
+                recovered: None,
+            }),
             Err(StoreError::Locked(p)) => Err(StoreError::Locked(p)),
             Err(e) => {
                 let reason = e.to_string();
                 let aside = PathBuf::from(format!("{}.corrupt-{}", cfg.path.display(), now_ms()));
-                std::fs::rename(&cfg.path, &aside).map_err(|source| StoreError::Io { path: cfg.path.clone(), source })?;
+                std::fs::rename(&cfg.path, &aside).map_err(|source| StoreError::Io {
+                    path: cfg.path.clone(),
+                    source,
+                })?;
                 tracing::error!(message = "Store unreadable; moved aside and recreated.", reason = %reason, moved_to = %aside.display());
                 let store = Self::try_open(cfg)?;
                 Ok(Opened {
@@ -193,7 +199,9 @@ impl Store {
             .mode(sled::Mode::LowSpace);
         // sled can panic on some corrupt files instead of returning an error.
         let opened = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sled_cfg.open()))
-            .map_err(|_| StoreError::Decode("sled panicked while opening (corrupt store)".into()))?;
+            .map_err(|_| {
+                StoreError::Decode("sled panicked while opening (corrupt store)".into())
+            })?;
         let db = match opened {
             Ok(db) => db,
             Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") => {
@@ -205,7 +213,11 @@ impl Store {
         let meta = db.open_tree("meta")?;
         let dead = deadletters::DeadLetterTree::open(&db, cfg.dead_letters_max)?;
         let epoch = match meta.get(EPOCH_KEY)? {
-            Some(v) => i64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Decode("epoch".into()))?),
+            Some(v) => i64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| StoreError::Decode("epoch".into()))?,
+            ),
             None => {
                 let e = now_ms();
                 meta.insert(EPOCH_KEY, &e.to_be_bytes())?;
@@ -214,7 +226,9 @@ impl Store {
             }
         };
         let evicted = match meta.get(EVICTED_KEY)? {
-            Some(v) => codec::decode_counts(&v).ok_or_else(|| StoreError::Decode("evicted".into()))?,
+            Some(v) => {
+                codec::decode_counts(&v).ok_or_else(|| StoreError::Decode("evicted".into()))?
+            }
             None => [0; 3],
         };
         // Scan once: per-class counts and bytes, highest seq, and decodability of every record.
@@ -223,11 +237,16 @@ impl Store {
         for kv in outbox.iter() {
             let (k, v) = kv?;
             if k.as_ref() == HW_KEY {
-                let hw = u64::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Decode("high-water mark".into()))?);
+                let hw = u64::from_be_bytes(
+                    v.as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::Decode("high-water mark".into()))?,
+                );
                 max_seq = max_seq.max(hw);
                 continue;
             }
-            let (class, seq) = parse_key(&k).ok_or_else(|| StoreError::Decode("record key".into()))?;
+            let (class, seq) =
+                parse_key(&k).ok_or_else(|| StoreError::Decode("record key".into()))?;
             codec::decode(&v).ok_or_else(|| StoreError::Decode(format!("record {seq}")))?;
             let s = &mut stats[class as usize];
             s.count += 1;
@@ -271,7 +290,12 @@ impl Store {
     /// Inserts a record with the next seq (`build` makes its payload from the seq) and raises
     /// the high-water mark in the same atomic batch; then evicts if over budget. Durable after
     /// the next completed flush. Returns the seq and the evicted records' classes.
-    pub fn commit(&self, class: Class, topic: &str, build: impl FnOnce(u64) -> Vec<u8>) -> Result<(u64, Vec<(Class, u64)>), StoreError> {
+    pub fn commit(
+        &self,
+        class: Class,
+        topic: &str,
+        build: impl FnOnce(u64) -> Vec<u8>,
+    ) -> Result<(u64, Vec<(Class, u64)>), StoreError> {
         let mut st = self.state.lock();
         let seq = st.next_seq;
         let payload = build(seq);
@@ -305,7 +329,9 @@ impl Store {
         let target = (self.cfg.max_bytes as f64 * 0.8) as u64;
         let mut out = Vec::new();
         while Self::estimated_disk(st) > target {
-            let Some((class, seq, len)) = self.oldest_evictable()? else { break };
+            let Some((class, seq, len)) = self.oldest_evictable()? else {
+                break;
+            };
             self.outbox.remove(key(class, seq))?;
             let s = &mut st.stats[class as usize];
             s.count = s.count.saturating_sub(1);
@@ -314,7 +340,8 @@ impl Store {
             out.push((class, seq));
         }
         if !out.is_empty() {
-            self.meta.insert(EVICTED_KEY, codec::encode_counts(&st.evicted).as_slice())?;
+            self.meta
+                .insert(EVICTED_KEY, codec::encode_counts(&st.evicted).as_slice())?;
         }
         Ok(out)
     }
@@ -336,7 +363,12 @@ impl Store {
     pub fn next_in(&self, from: u64, below: u64) -> Result<Option<Record>, StoreError> {
         let mut best: Option<(u64, Class, sled::IVec)> = None;
         for class in CLASSES {
-            if let Some((k, v)) = self.outbox.range(key(class, from)..key(class, below)).next().transpose()? {
+            if let Some((k, v)) = self
+                .outbox
+                .range(key(class, from)..key(class, below))
+                .next()
+                .transpose()?
+            {
                 if let Some((c, seq)) = parse_key(&k) {
                     if best.as_ref().is_none_or(|b| seq < b.0) {
                         best = Some((seq, c, v));
@@ -344,16 +376,26 @@ impl Store {
                 }
             }
         }
-        let Some((seq, class, v)) = best else { return Ok(None) };
-        let (topic, payload) = codec::decode(&v).ok_or_else(|| StoreError::Decode(format!("record {seq}")))?;
-        Ok(Some(Record { seq, class, topic, payload }))
+        let Some((seq, class, v)) = best else {
+            return Ok(None);
+        };
+        let (topic, payload) =
+            codec::decode(&v).ok_or_else(|| StoreError::Decode(format!("record {seq}")))?;
+        Ok(Some(Record {
+            seq,
+            class,
+            topic,
+            payload,
+        }))
     }
 
     /// The broker acknowledged `seq`: forget it. False if it was not held (already acked or
     /// evicted).
     pub fn ack(&self, class: Class, seq: u64) -> Result<bool, StoreError> {
         let k = key(class, seq);
-        let Some(v) = self.outbox.remove(k)? else { return Ok(false) };
+        let Some(v) = self.outbox.remove(k)? else {
+            return Ok(false);
+        };
         let mut st = self.state.lock();
         let s = &mut st.stats[class as usize];
         s.count = s.count.saturating_sub(1);
@@ -379,7 +421,11 @@ impl Store {
     /// Per-class counts and bytes.
     pub fn stats(&self) -> [(Class, ClassStats); 3] {
         let st = self.state.lock();
-        [(Class::Alert, st.stats[0]), (Class::Summary, st.stats[1]), (Class::Raw, st.stats[2])]
+        [
+            (Class::Alert, st.stats[0]),
+            (Class::Summary, st.stats[1]),
+            (Class::Raw, st.stats[2]),
+        ]
     }
 
     /// Evictions per class since the store was created.
@@ -400,12 +446,20 @@ impl Store {
             path: self.path.display().to_string(),
             epoch: self.epoch,
             next_seq: st.next_seq,
-            backlog: [("alert", st.stats[0]), ("summary", st.stats[1]), ("raw", st.stats[2])],
+            backlog: [
+                ("alert", st.stats[0]),
+                ("summary", st.stats[1]),
+                ("raw", st.stats[2]),
+            ],
             logical_bytes: Self::logical(&st),
             disk_bytes: st.disk_bytes,
             amplification: st.amplification,
             max_bytes: self.cfg.max_bytes,
-            evicted: [("alert", st.evicted[0]), ("summary", st.evicted[1]), ("raw", st.evicted[2])],
+            evicted: [
+                ("alert", st.evicted[0]),
+                ("summary", st.evicted[1]),
+                ("raw", st.evicted[2]),
+            ],
             dead_letters: self.dead.len(),
         }
     }
@@ -415,9 +469,17 @@ impl Store {
         let mut all = Vec::new();
         for kv in self.outbox.iter() {
             let (k, v) = kv?;
-            let Some((class, seq)) = parse_key(&k) else { continue };
-            let (topic, payload) = codec::decode(&v).ok_or_else(|| StoreError::Decode(format!("record {seq}")))?;
-            all.push(Record { seq, class, topic, payload });
+            let Some((class, seq)) = parse_key(&k) else {
+                continue;
+            };
+            let (topic, payload) =
+                codec::decode(&v).ok_or_else(|| StoreError::Decode(format!("record {seq}")))?;
+            all.push(Record {
+                seq,
+                class,
+                topic,
+                payload,
+            });
         }
         all.sort_by_key(|r| r.seq);
         Ok(all)

@@ -60,7 +60,10 @@ fn unacked_records_come_back_in_seq_order_across_classes() {
         seen.push((r.seq, r.class));
         from = r.seq + 1;
     }
-    assert_eq!(seen, vec![(1, Class::Summary), (3, Class::Raw), (4, Class::Alert)]);
+    assert_eq!(
+        seen,
+        vec![(1, Class::Summary), (3, Class::Raw), (4, Class::Alert)]
+    );
     assert_eq!(s.next_in(2, 4).unwrap().map(|r| r.seq), Some(3));
     let st = s.stats();
     assert_eq!((st[0].1.count, st[1].1.count, st[2].1.count), (1, 1, 1));
@@ -81,12 +84,27 @@ fn budget_evicts_raw_then_oldest_summaries_then_alerts_and_counts_them() {
     assert_eq!(ev[0], 0, "no alert evicted while others remain: {ev:?}");
     // Raw windows are all gone before any summary went, and the summaries that went are the oldest.
     let held: Vec<u64> = s.records().unwrap().iter().map(|r| r.seq).collect();
-    let raw_left = seqs.iter().filter(|(q, c)| *c == Class::Raw && held.contains(q)).count();
+    let raw_left = seqs
+        .iter()
+        .filter(|(q, c)| *c == Class::Raw && held.contains(q))
+        .count();
     if ev[1] > 0 {
         assert_eq!(raw_left, 0);
-        let summaries: Vec<u64> = seqs.iter().filter(|(_, c)| *c == Class::Summary).map(|(q, _)| *q).collect();
-        let gone: Vec<u64> = summaries.iter().copied().filter(|q| !held.contains(q)).collect();
-        assert_eq!(gone, summaries[..gone.len()].to_vec(), "oldest summaries first");
+        let summaries: Vec<u64> = seqs
+            .iter()
+            .filter(|(_, c)| *c == Class::Summary)
+            .map(|(q, _)| *q)
+            .collect();
+        let gone: Vec<u64> = summaries
+            .iter()
+            .copied()
+            .filter(|q| !held.contains(q))
+            .collect();
+        assert_eq!(
+            gone,
+            summaries[..gone.len()].to_vec(),
+            "oldest summaries first"
+        );
     }
     assert!(s.fill() <= 0.9, "fill {}", s.fill());
     // Filling with alerts only eventually evicts the oldest alerts.

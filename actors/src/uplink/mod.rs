@@ -1,16 +1,22 @@
-//! The uplink: commits outbound messages (ids, seq), publishes them at QoS 1 to the upstream
-//! broker, forgets them only on their PUBACK, and keeps the retained `status` topic current.
+//! The uplink: commits outbound messages to the store (ids, seq), publishes them at QoS 1 to
+//! the upstream broker, deletes each from the store only on its PUBACK, and keeps the
+//! retained `status` topic current.
 //!
-//! Design constraints: `publish()` returning Ok only means "queued locally", so a record
-//! leaves the outbox only when the PUBACK for its packet id arrives (packet ids are learnt
-//! from rumqttc's `Outgoing::Publish` events, which follow request order within a session).
-//! Each session gets a fresh client and event loop: requests of a dead session cannot leak
-//! into the next, and every unacknowledged record is resent in seq order after a reconnect.
-//! Reconnects back off exponentially with jitter; a session that is connected but gets no
-//! PUBACK for `ack_timeout` while records are in flight is torn down and rebuilt. At most
-//! `inflight` records await a PUBACK at once.
-
-pub mod outbox;
+//! Design constraints:
+//! - **The store is the truth.** A message is inserted into the store, becomes *committed*
+//!   when a flush covering it completes (group commit: one `flush_async` at a time, off the
+//!   actor, covering every insert before it), and only committed messages are published.
+//! - **Delete on PUBACK only.** `publish()` returning Ok means "queued locally"; packet ids are
+//!   learnt from rumqttc's `Outgoing::Publish` events (in request order within a session) and
+//!   matched to PUBACKs. Each session gets a fresh client and event loop, so requests queued
+//!   for a dead session never leak into the next and break that matching.
+//! - **Resend after reconnect.** Everything not acknowledged is still in the store; a new
+//!   session starts two lanes: *live* (messages committed during this session, sent at once)
+//!   and *backlog* (everything older, in seq order, paced by `replay_rate` so a long outage
+//!   drains fast without starving live traffic or flooding the uplink).
+//! - Reconnects back off exponentially with jitter; a connected session with messages in
+//!   flight and no PUBACK for `ack_timeout` is torn down and rebuilt (watchdog). At most
+//!   `inflight` messages await a PUBACK at once.
 
 use crate::config::{check, ConfigError};
 use crate::ctx::Ctx;
@@ -19,17 +25,23 @@ use crate::metrics::{ClassLabel, ReasonLabel};
 use crate::mqtt::{self, LinkEvent};
 use crate::status::{now_ms, UPLINK_DOWN};
 use crate::supervisor::policy::jittered;
-use outbox::MemoryOutbox;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand::Rng;
 use rumqttc::{AsyncClient, Event, LastWill, Outgoing, Packet, QoS};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, VecDeque};
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
+
+/// Status condition while the store fails to write or flush.
+pub const STORE_ERROR: &str = "store_error";
+/// Status condition while the store is above `store.near_budget`.
+pub const STORE_NEAR_BUDGET: &str = "store_near_budget";
 
 /// `[uplink]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -41,8 +53,10 @@ pub struct UplinkConfig {
     pub prefix: String,
     /// Records awaiting a PUBACK at once.
     pub inflight: usize,
-    /// Records held in memory awaiting acknowledgement before eviction by class.
-    pub memory_backlog: usize,
+    /// Backlog messages replayed per second after an outage (live traffic is not paced).
+    pub replay_rate: u32,
+    /// Burst allowance of the replay pacing.
+    pub replay_burst: u32,
     /// A connected session with records in flight and no PUBACK for this long is rebuilt.
     pub ack_timeout: Dur,
     /// First reconnect delay (doubles per failure, with jitter).
@@ -59,7 +73,8 @@ impl Default for UplinkConfig {
             url: "mqtt://127.0.0.1:1883".into(),
             prefix: "edgegw".into(),
             inflight: 100,
-            memory_backlog: 100_000,
+            replay_rate: 500,
+            replay_burst: 100,
             ack_timeout: Dur::secs(30),
             reconnect_initial: Dur::ms(200),
             reconnect_max: Dur::secs(15),
@@ -82,9 +97,14 @@ impl UplinkConfig {
             "must be between 1 and 65000",
         )?;
         check(
-            self.memory_backlog >= self.inflight,
-            "uplink.memory_backlog",
-            "must be at least uplink.inflight",
+            self.replay_rate > 0,
+            "uplink.replay_rate",
+            "must be greater than 0",
+        )?;
+        check(
+            self.replay_burst > 0,
+            "uplink.replay_burst",
+            "must be greater than 0",
         )?;
         check(
             self.ack_timeout.get() >= Duration::from_secs(1),
@@ -163,7 +183,16 @@ pub enum UplinkMsg {
     Link(u64, LinkEvent),
     /// Start session `gen` (after a backoff).
     Connect(u64),
-    /// Watchdog and status refresh.
+    /// A flush covering every seq up to `upto` finished (or failed).
+    Flushed {
+        /// Highest seq the flush covers.
+        upto: u64,
+        /// The error, if it failed.
+        error: Option<String>,
+    },
+    /// Send more (the replay pacing has room again).
+    Pump,
+    /// Watchdog, store check, status refresh.
     Tick,
 }
 
@@ -173,23 +202,40 @@ pub struct UplinkActor;
 /// State built in `pre_start`.
 pub struct UplinkState {
     ctx: Arc<Ctx>,
-    outbox: MemoryOutbox,
     session: Option<Session>,
     gen: u64,
     delay: Duration,
-    last_status: Option<(String, Vec<String>)>,
+    last_status: Option<(String, Vec<String>, [u64; 3])>,
+    /// Highest seq inserted into the store.
+    inserted: u64,
+    /// Highest seq covered by a completed flush: only these may be sent.
+    durable: u64,
+    /// A flush is running.
+    flushing: bool,
+    replay: DefaultDirectRateLimiter,
+    pump_scheduled: bool,
+    last_check: Instant,
+    /// Backlog messages sent since the last tick, for the drain-rate gauge.
+    replayed: u64,
+    last_tick: Instant,
 }
 
 struct Session {
     client: AsyncClient,
     task: JoinHandle<()>,
     connected: bool,
-    /// Seqs handed to rumqttc whose packet id is not known yet (0 = a status publish).
-    unnumbered: VecDeque<u64>,
-    /// Packet id → seq of records awaiting their PUBACK.
-    awaiting: HashMap<u16, u64>,
+    /// (class, seq) handed to rumqttc whose packet id is not known yet (seq 0 = status).
+    unnumbered: VecDeque<(Class, u64)>,
+    /// Packet id → (class, seq) awaiting its PUBACK.
+    awaiting: HashMap<u16, (Class, u64)>,
     /// Last PUBACK (or connect) time, for the watchdog.
     last_progress: Instant,
+    /// Seqs below this were committed before the session: the backlog lane.
+    live_start: u64,
+    /// Next seq to consider in the backlog lane.
+    backlog_cursor: u64,
+    /// Next seq to consider in the live lane.
+    live_cursor: u64,
 }
 
 impl Actor for UplinkActor {
@@ -207,13 +253,26 @@ impl Actor for UplinkActor {
         }
         mqtt::parse_url(&ctx.cfg.uplink.url)?;
         ctx.status.condition(UPLINK_DOWN, Some("connecting".into()));
+        let cfg = &ctx.cfg.uplink;
+        let rate = NonZeroU32::new(cfg.replay_rate).unwrap_or(NonZeroU32::MIN);
+        let burst = NonZeroU32::new(cfg.replay_burst).unwrap_or(NonZeroU32::MIN);
+        // Everything already in the store was flushed by whoever inserted it (or survived a
+        // restart, which makes it durable by definition).
+        let durable = ctx.store.next_seq() - 1;
         let mut st = UplinkState {
-            outbox: MemoryOutbox::new(ctx.cfg.uplink.memory_backlog),
-            delay: ctx.cfg.uplink.reconnect_initial.get(),
+            delay: cfg.reconnect_initial.get(),
+            replay: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             ctx,
             session: None,
             gen: 0,
             last_status: None,
+            inserted: durable,
+            durable,
+            flushing: false,
+            pump_scheduled: false,
+            last_check: Instant::now(),
+            replayed: 0,
+            last_tick: Instant::now(),
         };
         connect(&myself, &mut st, Duration::ZERO)?;
         myself.send_interval(Duration::from_secs(1), || UplinkMsg::Tick);
@@ -245,17 +304,39 @@ impl Actor for UplinkActor {
             UplinkMsg::Publish(out) => {
                 st.ctx.faults.check("uplink").await;
                 commit(st, *out);
-                pump(st);
+                flush(&myself, st);
             }
-            UplinkMsg::Link(gen, ev) if gen == st.gen => on_link(&myself, st, ev)?,
+            UplinkMsg::Flushed { upto, error } => {
+                st.flushing = false;
+                match error {
+                    None => {
+                        st.durable = st.durable.max(upto);
+                        if st.ctx.status.has_condition(STORE_ERROR) {
+                            st.ctx.status.condition(STORE_ERROR, None);
+                        }
+                    }
+                    Some(e) => {
+                        warn!(message = "Store flush failed; retrying.", error = %e);
+                        st.ctx
+                            .status
+                            .condition(STORE_ERROR, Some(format!("flush: {e}")));
+                    }
+                }
+                flush(&myself, st);
+                pump(&myself, st);
+            }
+            UplinkMsg::Link(gen, ev) if gen == st.gen => on_link(&myself, st, ev),
             UplinkMsg::Link(..) => {}
             UplinkMsg::Connect(gen) if gen == st.gen && st.session.is_none() => {
                 connect(&myself, st, Duration::ZERO)?
             }
             UplinkMsg::Connect(_) => {}
-            UplinkMsg::Tick => tick(&myself, st)?,
+            UplinkMsg::Pump => {
+                st.pump_scheduled = false;
+                pump(&myself, st);
+            }
+            UplinkMsg::Tick => tick(&myself, st),
         }
-        update_gauges(st);
         Ok(())
     }
 }
@@ -267,12 +348,14 @@ fn topic(ctx: &Ctx, rest: &str) -> String {
 /// The retained status payload for the current mode.
 pub fn status_payload(ctx: &Ctx, state: &str, reasons: &[String], since: i64) -> Vec<u8> {
     let scorer = ctx.scorer();
+    let ev = ctx.store.evicted();
     json!({
         "state": state,
         "since": since,
         "reasons": reasons,
         "version": env!("CARGO_PKG_VERSION"),
         "model": {"name": scorer.name(), "version": scorer.version(), "fallback": scorer.is_fallback()},
+        "evicted": {"alert": ev[0], "summary": ev[1], "raw": ev[2]},
     })
     .to_string()
     .into_bytes()
@@ -313,6 +396,9 @@ fn connect(
         unnumbered: VecDeque::new(),
         awaiting: HashMap::new(),
         last_progress: Instant::now(),
+        live_start: 0,
+        backlog_cursor: 0,
+        live_cursor: 0,
     });
     Ok(())
 }
@@ -321,10 +407,9 @@ fn drop_session(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, error: &str)
     if let Some(s) = st.session.take() {
         s.task.abort();
         if s.connected {
-            warn!(message = "Uplink disconnected.", %error, backlog = st.outbox.len());
+            warn!(message = "Uplink disconnected.", %error, backlog = backlog(&st.ctx));
         }
     }
-    st.outbox.rewind();
     st.ctx.metrics.uplink_connected.set(0);
     st.ctx
         .status
@@ -337,44 +422,47 @@ fn drop_session(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, error: &str)
     myself.send_after(wait, move || UplinkMsg::Connect(gen));
 }
 
-fn on_link(
-    myself: &ActorRef<UplinkMsg>,
-    st: &mut UplinkState,
-    ev: LinkEvent,
-) -> Result<(), ActorProcessingErr> {
-    let Some(s) = st.session.as_mut() else {
-        return Ok(());
-    };
+fn backlog(ctx: &Ctx) -> u64 {
+    ctx.store.stats().iter().map(|(_, s)| s.count).sum()
+}
+
+fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
+    let Some(s) = st.session.as_mut() else { return };
     match ev {
         LinkEvent::Event(Event::Incoming(Packet::ConnAck(_))) => {
             s.connected = true;
             s.last_progress = Instant::now();
+            s.live_start = st.durable + 1;
+            s.backlog_cursor = 0;
+            s.live_cursor = s.live_start;
             st.delay = st.ctx.cfg.uplink.reconnect_initial.get();
             st.ctx.metrics.uplink_connected.set(1);
             st.ctx.status.condition(UPLINK_DOWN, None);
             st.last_status = None;
-            info!(message = "Uplink connected.", url = %st.ctx.cfg.uplink.url, backlog = st.outbox.len());
+            info!(message = "Uplink connected.", url = %st.ctx.cfg.uplink.url, backlog = backlog(&st.ctx));
             publish_status(st);
-            pump(st);
+            pump(myself, st);
         }
         LinkEvent::Event(Event::Outgoing(Outgoing::Publish(pkid))) => {
-            if let Some(seq) = s.unnumbered.pop_front() {
+            if let Some((class, seq)) = s.unnumbered.pop_front() {
                 if seq != 0 {
-                    s.awaiting.insert(pkid, seq);
+                    s.awaiting.insert(pkid, (class, seq));
                 }
             }
         }
         LinkEvent::Event(Event::Incoming(Packet::PubAck(ack))) => {
             s.last_progress = Instant::now();
-            if let Some(seq) = s.awaiting.remove(&ack.pkid) {
-                st.outbox.ack(seq);
+            if let Some((class, seq)) = s.awaiting.remove(&ack.pkid) {
+                if let Err(e) = st.ctx.store.ack(class, seq) {
+                    // The record stays and is sent again later: a duplicate, never a loss.
+                    warn!(message = "Store delete failed after PUBACK.", seq, error = %e);
+                }
             }
-            pump(st);
+            pump(myself, st);
         }
         LinkEvent::Event(_) => {}
         LinkEvent::Down { error, .. } => drop_session(myself, st, &error),
     }
-    Ok(())
 }
 
 fn commit(st: &mut UplinkState, out: Outbound) {
@@ -382,9 +470,9 @@ fn commit(st: &mut UplinkState, out: Outbound) {
     let class = out.class;
     let t = topic(ctx, &format!("{}/{}", class.topic(), out.sensor));
     let gw = &ctx.cfg.gateway.id;
-    let epoch = ctx.epoch;
+    let epoch = ctx.store.epoch();
     let mut body = out.body;
-    let (_, evicted) = st.outbox.commit(class, t, |seq| {
+    let committed = ctx.store.commit(class, &t, |seq| {
         body.insert("id".into(), json!(format!("{gw}:{epoch}:{seq}")));
         body.insert("seq".into(), json!(seq));
         body.insert("ts".into(), json!(out.ts));
@@ -392,18 +480,54 @@ fn commit(st: &mut UplinkState, out: Outbound) {
         body.insert("sensor".into(), json!(&*out.sensor));
         Value::Object(body).to_string().into_bytes()
     });
-    let label = ClassLabel {
-        class: class.as_str(),
-    };
-    ctx.metrics.uplink_messages.get_or_create(&label).inc();
-    for r in evicted {
+    match committed {
+        Ok((seq, evicted)) => {
+            st.inserted = seq;
+            ctx.metrics
+                .uplink_messages
+                .get_or_create(&ClassLabel {
+                    class: class.as_str(),
+                })
+                .inc();
+            count_evictions(ctx, &evicted);
+        }
+        Err(e) => {
+            ctx.metrics
+                .uplink_dropped
+                .get_or_create(&ReasonLabel {
+                    reason: "store_error",
+                })
+                .inc();
+            ctx.status
+                .condition(STORE_ERROR, Some(format!("commit: {e}")));
+            warn!(message = "Store commit failed; message dropped.", class = class.as_str(), error = %e);
+        }
+    }
+}
+
+fn count_evictions(ctx: &Ctx, evicted: &[(Class, u64)]) {
+    for (c, _) in evicted {
         ctx.metrics
             .store_evicted
-            .get_or_create(&ClassLabel {
-                class: r.class.as_str(),
-            })
+            .get_or_create(&ClassLabel { class: c.as_str() })
             .inc();
     }
+}
+
+/// Starts a flush of everything inserted so far, unless one is running (it will be followed
+/// by another when it ends): the group commit.
+fn flush(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
+    if st.flushing || st.inserted <= st.durable {
+        return;
+    }
+    st.flushing = true;
+    let upto = st.inserted;
+    let db = st.ctx.store.db();
+    let me = myself.clone();
+    tokio::spawn(async move {
+        let error = db.flush_async().await.err().map(|e| e.to_string());
+        let _ = me.cast(UplinkMsg::Flushed { upto, error });
+    });
 }
 
 /// A fresh W3C trace id (32 hex digits, never all zero).
@@ -412,23 +536,57 @@ fn trace_id() -> String {
     format!("{v:032x}")
 }
 
-fn pump(st: &mut UplinkState) {
+fn pump(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
     let limit = st.ctx.cfg.uplink.inflight;
+    let store = st.ctx.store.clone();
     let Some(s) = st.session.as_mut() else { return };
     if !s.connected {
         return;
     }
     while s.unnumbered.len() + s.awaiting.len() < limit {
-        let Some(r) = st.outbox.next_unsent() else {
-            break;
+        // Live lane first: committed during this session, sent at once.
+        let mut from_backlog = false;
+        let mut next = store.next_in(s.live_cursor, st.durable + 1);
+        if matches!(next, Ok(None)) && s.backlog_cursor < s.live_start {
+            if st.replay.check().is_err() {
+                if !st.pump_scheduled {
+                    st.pump_scheduled = true;
+                    myself.send_after(Duration::from_millis(20), || UplinkMsg::Pump);
+                }
+                break;
+            }
+            from_backlog = true;
+            next = store.next_in(s.backlog_cursor, s.live_start);
+        }
+        let r = match next {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                if from_backlog {
+                    s.backlog_cursor = s.live_start;
+                    continue;
+                }
+                break;
+            }
+            Err(e) => {
+                st.ctx
+                    .status
+                    .condition(STORE_ERROR, Some(format!("read: {e}")));
+                break;
+            }
         };
+        if from_backlog {
+            s.backlog_cursor = r.seq + 1;
+            st.replayed += 1;
+        } else {
+            s.live_cursor = r.seq + 1;
+        }
         let len = r.payload.len() as u64;
         match s
             .client
             .try_publish(r.topic, QoS::AtLeastOnce, false, r.payload)
         {
             Ok(()) => {
-                s.unnumbered.push_back(r.seq);
+                s.unnumbered.push_back((r.class, r.seq));
                 st.ctx
                     .metrics
                     .uplink_bytes
@@ -439,7 +597,7 @@ fn pump(st: &mut UplinkState) {
             }
             Err(_) => {
                 // The request queue is full: the session is stuck; the watchdog rebuilds it and
-                // the record is sent again then.
+                // the record, still in the store, is sent again then.
                 st.ctx
                     .metrics
                     .uplink_dropped
@@ -447,7 +605,6 @@ fn pump(st: &mut UplinkState) {
                         reason: "queue_full",
                     })
                     .inc();
-                st.outbox.rewind();
                 break;
             }
         }
@@ -456,7 +613,11 @@ fn pump(st: &mut UplinkState) {
 
 fn publish_status(st: &mut UplinkState) {
     let (mode, since, reasons) = st.ctx.status.mode();
-    let key = (mode.as_str().to_string(), reasons.clone());
+    let key = (
+        mode.as_str().to_string(),
+        reasons.clone(),
+        st.ctx.store.evicted(),
+    );
     if st.last_status.as_ref() == Some(&key) {
         return;
     }
@@ -468,12 +629,12 @@ fn publish_status(st: &mut UplinkState) {
         .try_publish(topic(&st.ctx, "status"), QoS::AtLeastOnce, true, payload)
         .is_ok()
     {
-        s.unnumbered.push_back(0);
+        s.unnumbered.push_back((Class::Alert, 0));
         st.last_status = Some(key);
     }
 }
 
-fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) -> Result<(), ActorProcessingErr> {
+fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
     let timeout = st.ctx.cfg.uplink.ack_timeout.get();
     let stuck = st.session.as_ref().is_some_and(|s| {
         s.connected
@@ -486,19 +647,38 @@ fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) -> Result<(), ActorP
             st,
             "no PUBACK within uplink.ack_timeout; session rebuilt",
         );
-        return Ok(());
     }
-    publish_status(st);
-    pump(st);
-    Ok(())
-}
-
-fn update_gauges(st: &UplinkState) {
-    let m = &st.ctx.metrics;
-    for (c, n) in st.outbox.backlog() {
+    let ctx = st.ctx.clone();
+    if st.last_check.elapsed() >= ctx.cfg.store.check_every.get() {
+        st.last_check = Instant::now();
+        match ctx.store.refresh() {
+            Ok(evicted) => count_evictions(&ctx, &evicted),
+            Err(e) => ctx
+                .status
+                .condition(STORE_ERROR, Some(format!("size check: {e}"))),
+        }
+        let fill = ctx.store.fill();
+        let near = fill >= ctx.cfg.store.near_budget;
+        if near != ctx.status.has_condition(STORE_NEAR_BUDGET) {
+            ctx.status.condition(
+                STORE_NEAR_BUDGET,
+                near.then(|| format!("{:.0}% of store.max_bytes", fill * 100.0)),
+            );
+        }
+    }
+    let m = &ctx.metrics;
+    for (c, s) in ctx.store.stats() {
         m.store_backlog
             .get_or_create(&ClassLabel { class: c.as_str() })
-            .set(n as i64);
+            .set(s.count as i64);
     }
-    m.store_bytes.set(st.outbox.bytes() as i64);
+    m.store_bytes.set(ctx.store.report().disk_bytes as i64);
+    let dt = st.last_tick.elapsed().as_secs_f64().max(1e-3);
+    m.store_drain_per_second
+        .set((st.replayed as f64 / dt) as i64);
+    st.replayed = 0;
+    st.last_tick = Instant::now();
+    flush(myself, st);
+    publish_status(st);
+    pump(myself, st);
 }
