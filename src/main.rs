@@ -7,6 +7,7 @@
 mod config;
 mod demo;
 mod logging;
+mod store_cmd;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,9 @@ enum Cmd {
     /// Model packages.
     #[command(subcommand)]
     Model(train::ModelCmd),
+    /// Read the local store offline.
+    #[command(subcommand)]
+    Store(store_cmd::StoreCmd),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
             train::train(args)
         }
         Cmd::Model(cmd) => train::model(cmd),
+        Cmd::Store(cmd) => store_cmd::run(cmd),
     }
 }
 

@@ -10,39 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Feeds `sensors` sensors continuously (ts advancing 100 ms per sample, in the past) until
-/// `stop` is set.
-fn feeder(port: u16, sensors: usize, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut pubs: Vec<Pub> = (0..sensors)
-            .map(|i| Pub::start(port, &format!("sensors/f{i}/data"), 0))
-            .collect();
-        let mut ts = edgegw_actors::status::now_ms() - 3_600_000;
-        let mut k = 0u64;
-        while !stop.load(Ordering::Relaxed) {
-            for (i, p) in pubs.iter_mut().enumerate() {
-                let body: Vec<String> = (0..10)
-                    .map(|j| {
-                        let x = (k + j) as f64;
-                        format!(
-                            "[{},{}]",
-                            ts + j as i64 * 100,
-                            50.0 + i as f64 + (x * 0.2).sin() + 0.1 * (x * 1.7).cos()
-                        )
-                    })
-                    .collect();
-                p.send(&format!("{{\"samples\":[{}]}}", body.join(",")));
-            }
-            ts += 1000;
-            k += 10;
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        for p in pubs {
-            p.finish();
-        }
-    })
-}
-
 #[test]
 fn panicking_stages_restart_and_the_pipeline_carries_on() {
     let port = free_port();

@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -220,23 +221,35 @@ pub fn bin() -> PathBuf {
 /// The `edgegw` binary running `run --config` on a generated config.
 pub struct Gw {
     pub http: u16,
-    pub dir: tempfile::TempDir,
+    pub dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
     proc: Proc,
 }
 
 impl Gw {
-    /// Starts the gateway with `toml` (its `[http]` and `[store]` are added here) and waits
-    /// for `/readyz`.
+    /// Starts the gateway with `toml` (its `[http]` and `[store]` are added here) in a fresh
+    /// directory and waits for `/readyz`.
     pub fn start(toml: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let mut gw = Self::start_in(tmp.path(), toml);
+        gw._tmp = Some(tmp);
+        gw
+    }
+
+    /// Starts the gateway with its store and log in `dir` (kept across restarts).
+    pub fn start_in(dir: &Path, toml: &str) -> Self {
         let http = free_port();
         let cfg = format!(
             "{toml}\n[http]\nbind = \"127.0.0.1:{http}\"\n[store]\npath = \"{}\"\n",
-            dir.path().join("data").display()
+            dir.join("data").display()
         );
-        let path = dir.path().join("gateway.toml");
+        let path = dir.join("gateway.toml");
         std::fs::write(&path, cfg).unwrap();
-        let log = std::fs::File::create(dir.path().join("gateway.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("gateway.log"))
+            .unwrap();
         let child = Command::new(bin())
             .args(["run", "--config"])
             .arg(&path)
@@ -247,7 +260,8 @@ impl Gw {
             .unwrap();
         let gw = Gw {
             http,
-            dir,
+            dir: dir.to_path_buf(),
+            _tmp: None,
             proc: Proc(child),
         };
         wait_until(Duration::from_secs(30), "gateway /readyz", || {
@@ -282,7 +296,13 @@ impl Gw {
     }
 
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("gateway.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    pub fn kill9(mut self) {
+        let _ = self.proc.0.kill();
+        let _ = self.proc.0.wait();
     }
 
     /// SIGTERM, then wait for a clean exit; returns the exit code.
@@ -331,4 +351,37 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
     p
+}
+
+/// Feeds `sensors` sensors continuously (ts advancing 100 ms per sample, in the past) until
+/// `stop` is set.
+pub fn feeder(port: u16, sensors: usize, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut pubs: Vec<Pub> = (0..sensors)
+            .map(|i| Pub::start(port, &format!("sensors/f{i}/data"), 0))
+            .collect();
+        let mut ts = edgegw_actors::status::now_ms() - 3_600_000;
+        let mut k = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            for (i, p) in pubs.iter_mut().enumerate() {
+                let body: Vec<String> = (0..10)
+                    .map(|j| {
+                        let x = (k + j) as f64;
+                        format!(
+                            "[{},{}]",
+                            ts + j as i64 * 100,
+                            50.0 + i as f64 + (x * 0.2).sin() + 0.1 * (x * 1.7).cos()
+                        )
+                    })
+                    .collect();
+                p.send(&format!("{{\"samples\":[{}]}}", body.join(",")));
+            }
+            ts += 1000;
+            k += 10;
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        for p in pubs {
+            p.finish();
+        }
+    })
 }

@@ -190,6 +190,18 @@ impl Store {
         }
     }
 
+    /// Opens an existing store for offline inspection: never creates, never moves anything
+    /// aside; an unreadable store is an error.
+    pub fn open_existing(cfg: &StoreConfig) -> Result<Store, StoreError> {
+        if !cfg.path.join("db").exists() {
+            return Err(StoreError::Io {
+                path: cfg.path.clone(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "no store here"),
+            });
+        }
+        Self::try_open(cfg)
+    }
+
     fn try_open(cfg: &StoreConfig) -> Result<Store, StoreError> {
         let path = cfg.path.clone();
         let sled_cfg = sled::Config::new()
@@ -491,5 +503,7 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+mod model_check;
 #[cfg(test)]
 mod tests;
