@@ -5,6 +5,7 @@
 //! Decisions come back as messages ([`SensorMsg::Scored`]), so the actor never waits on the
 //! model. Alerts of one sensor are spaced by `alert_cooldown`; suppressed ones are counted.
 
+use super::raw::RawCapture;
 use super::summary::PeriodSummary;
 use super::tracker::{Step, Tracker};
 use super::window::WindowStats;
@@ -60,6 +61,8 @@ pub struct SensorState {
     log: RateLog,
     /// Windows scored since the baseline was last saved to the context.
     since_save: u32,
+    /// A raw troubleshooting window being collected after an alert.
+    capture: Option<RawCapture>,
 }
 
 /// Windows between saves of an adapting baseline.
@@ -90,6 +93,7 @@ impl Actor for SensorActor {
             last_alert: None,
             log: RateLog::new(Duration::from_secs(30)),
             since_save: 0,
+            capture: None,
             ctx,
         })
     }
@@ -136,6 +140,11 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
         };
         m.samples_ingested.inc();
         st.summary.add(s.v);
+        if st.capture.as_mut().is_some_and(|c| c.push(s)) {
+            if let Some(c) = st.capture.take() {
+                send_raw(st, c);
+            }
+        }
         let (stats, features) = match step {
             Step::Accepted => continue,
             Step::Warmed => {
@@ -216,7 +225,34 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     if s.fallback {
         body.insert("fallback".into(), json!(true));
     }
-    send_up(st, Class::Alert, w.end_ts, body);
+    let alert_end = w.end_ts;
+    send_up(st, Class::Alert, alert_end, body);
+    let cfg = &st.ctx.cfg.sensors;
+    if cfg.raw_on_alert && st.capture.is_none() {
+        let c = RawCapture::new(alert_end, st.tracker.samples(), cfg.raw_after);
+        if c.remaining == 0 {
+            send_raw(st, c);
+        } else {
+            st.capture = Some(c);
+        }
+    }
+}
+
+/// Sends a finished raw window upstream (class `raw`: evicted first under pressure).
+fn send_raw(st: &SensorState, c: RawCapture) {
+    let (Some(first), Some(last)) = (c.samples.first(), c.samples.last()) else {
+        return;
+    };
+    let mut body = Map::new();
+    body.insert("reason".into(), json!("alert"));
+    body.insert("alert_window_end".into(), json!(c.alert_end));
+    body.insert(
+        "window".into(),
+        json!({"start": first.ts, "end": last.ts, "n": c.samples.len()}),
+    );
+    let samples: Vec<Value> = c.samples.iter().map(|s| json!([s.ts, s.v])).collect();
+    body.insert("samples".into(), Value::Array(samples));
+    send_up(st, Class::Raw, last.ts, body);
 }
 
 fn on_summarize(st: &mut SensorState, start: i64, end: i64) {

@@ -15,6 +15,7 @@ pub mod moments;
 pub mod monotonic;
 pub mod offline;
 pub mod percentile;
+pub mod raw;
 pub mod ring;
 pub mod spectrum;
 pub mod summary;
@@ -67,6 +68,11 @@ pub struct SensorsConfig {
     /// After an alert, further alerts of the same sensor within this span are suppressed
     /// (counted in `edgegw_alerts_suppressed_total`).
     pub alert_cooldown: Dur,
+    /// Send a raw troubleshooting window (the window before the alert and `raw_after`
+    /// samples after it) with every alert.
+    pub raw_on_alert: bool,
+    /// Samples collected after an alert for its raw window.
+    pub raw_after: usize,
 }
 
 impl Default for SensorsConfig {
@@ -81,6 +87,8 @@ impl Default for SensorsConfig {
             max_sensors: 10_000,
             idle_timeout: Dur::secs(600),
             alert_cooldown: Dur::secs(30),
+            raw_on_alert: true,
+            raw_after: 64,
         }
     }
 }
@@ -116,6 +124,11 @@ impl SensorsConfig {
             self.max_sensors > 0,
             "sensors.max_sensors",
             "must be greater than 0",
+        )?;
+        check(
+            self.raw_after <= 100_000,
+            "sensors.raw_after",
+            "must be at most 100000",
         )?;
         check(
             self.idle_timeout.get().as_secs() >= 1,

@@ -195,12 +195,6 @@ struct Harness {
 
 impl Harness {
     fn new(max_bytes: u64, initial_amplification: f64) -> Self {
-        let t0 = std::time::Instant::now();
-        let r = Self::new2(max_bytes, initial_amplification);
-        eprintln!("TIMING New {} 0 0", t0.elapsed().as_micros());
-        r
-    }
-    fn new2(max_bytes: u64, initial_amplification: f64) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let cfg = StoreConfig {
             path: dir.path().join("store"),
@@ -486,8 +480,8 @@ impl Harness {
         self.store = Some(s);
     }
 
-    /// Exact agreement within a session.
-    fn check(&self) {
+    /// Exact agreement within a session; `walk` also walks `next_in` over everything.
+    fn check(&self, walk: bool) {
         let s = self.store();
         let recs = s.records().unwrap();
         assert_eq!(
@@ -508,15 +502,17 @@ impl Harness {
             );
         }
         // Walking next_in yields every held record, in strictly increasing seq order.
-        let mut from = 0;
-        let mut walked = Vec::new();
-        while let Some(r) = s.next_in(from, u64::MAX).unwrap() {
-            assert!(r.seq >= from, "next_in({from}) went back to {}", r.seq);
-            from = r.seq + 1;
-            walked.push(r);
+        if walk {
+            let mut from = 0;
+            let mut walked = Vec::new();
+            while let Some(r) = s.next_in(from, u64::MAX).unwrap() {
+                assert!(r.seq >= from, "next_in({from}) went back to {}", r.seq);
+                from = r.seq + 1;
+                walked.push(r);
+            }
+            assert!(walked.windows(2).all(|w| w[0].seq < w[1].seq));
+            assert_eq!(walked, recs, "next_in walk vs records()");
         }
-        assert!(walked.windows(2).all(|w| w[0].seq < w[1].seq));
-        assert_eq!(walked, recs, "next_in walk vs records()");
         // Accounting.
         for (c, st) in s.stats() {
             let mine = self.held.values().filter(|r| r.class == c);
@@ -543,25 +539,18 @@ impl Harness {
         }
     }
 
-    fn run(mut self, ops: &[Op]) {
-        self.check();
+    /// Applies `ops`, checking after each. `walk_after_commit: false` skips the `next_in` walk
+    /// right after a commit (every other check still runs, and the next non-commit step walks):
+    /// with ~4 KB payloads in a debug build the walk is most of the running time.
+    fn run(mut self, ops: &[Op], walk_after_commit: bool) {
+        self.check(true);
         for op in ops {
-            let t0 = std::time::Instant::now();
             self.apply(op);
-            let t1 = std::time::Instant::now();
-            self.check();
-            let t2 = std::time::Instant::now();
-            eprintln!(
-                "TIMING {} {} {} {}",
-                format!("{op:?}").split(['(', ' ']).next().unwrap(),
-                (t1 - t0).as_micros(),
-                (t2 - t1).as_micros(),
-                self.held.len()
-            );
+            self.check(walk_after_commit || !matches!(op, Op::Commit(..)));
         }
         // End with a clean restart: everything agrees exactly.
         self.apply(&Op::Restart);
-        self.check();
+        self.check(true);
     }
 }
 
@@ -572,7 +561,7 @@ proptest! {
     #[test]
     fn store_agrees_with_model(ops in prop::collection::vec(op(), 1..60)) {
         let h = Harness::new(1 << 30, StoreConfig::default().initial_amplification);
-        h.run(&ops);
+        h.run(&ops, true);
     }
 }
 
@@ -585,30 +574,33 @@ proptest! {
     #[test]
     fn eviction_order_and_counts(ops in prop::collection::vec(op_evicting(), 1..80)) {
         let h = Harness::new(1 << 20, 20.0);
-        h.run(&ops);
+        h.run(&ops, false);
     }
 }
 
 /// The power-loss simulation really loses what was not flushed (otherwise the crash cases of
 /// the model test would be clean restarts in disguise), and the seqs that come back are the
 /// ones that were never durable — never one that was.
+///
+/// The order matters: sled writes (without syncing) everything logged before a batch when the
+/// batch starts, so an ack followed by a commit may reach the files before the next flush.
+/// Here the ack comes last, and the commit's batch is still in an unwritten buffer.
 #[test]
 fn power_loss_drops_unflushed_work_but_no_durable_seq() {
     let mut h = Harness::new(1 << 30, 3.0);
     h.apply(&Op::Commit(Class::Alert, 4));
     h.apply(&Op::Commit(Class::Summary, 4));
     h.apply(&Op::Flush);
+    h.apply(&Op::Commit(Class::Raw, 4));
     h.apply(&Op::Send { durable_only: true });
     h.apply(&Op::Ack(0));
-    h.apply(&Op::Commit(Class::Raw, 4));
-    h.check();
-    let before = h.store().records().unwrap().len();
-    assert_eq!(before, 2);
+    h.check(true);
+    assert_eq!(h.store().records().unwrap().len(), 2);
     h.apply(&Op::PowerLoss);
     let seqs: Vec<u64> = h.store().records().unwrap().iter().map(|r| r.seq).collect();
     // Record 1 was acked after the flush: it comes back (at least once). Record 3 was never
     // flushed: it is gone, and its seq is free again because it was never produced.
     assert_eq!(seqs, vec![1, 2]);
     assert_eq!(h.store().next_seq(), 3);
-    h.check();
+    h.check(true);
 }
