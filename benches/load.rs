@@ -5,6 +5,9 @@
 //!
 //! `cargo bench --bench load -- [--sensors 1000] [--seconds 30] [--batch 10] [--conns 4] [--rate HZ]`
 //! (`--rate` samples per second per sensor; 0 = as fast as the gateway accepts).
+//! `--outage 1 --summary-ms 1000`: the uplink points at a dead port for the whole run, so every
+//! message goes to the store; RSS is sampled every 10 s to show memory stays flat while the
+//! backlog grows on disk.
 //! Figures go to docs/benchmarks.md. Not a test: nothing here passes or fails on speed.
 
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap: a failure here should stop the run loudly.
@@ -96,6 +99,9 @@ fn main() {
     let batch = arg("--batch", 10) as usize;
     let conns = arg("--conns", 4) as usize;
     let rate = arg("--rate", 0) as f64;
+    let outage = arg("--outage", 0) == 1;
+    let summary_ms = arg("--summary-ms", 60_000);
+    let uplink = if outage { free_port() } else { 0 };
     let (broker, http) = (free_port(), free_port());
     let dir = std::env::temp_dir().join(format!("edgegw-load-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -104,8 +110,9 @@ fn main() {
         &cfg,
         format!(
             "[broker]\nbind = \"127.0.0.1:{broker}\"\n[ingest]\nurl = \"mqtt://127.0.0.1:{broker}\"\nqos = 0\n\
-             [uplink]\nurl = \"mqtt://127.0.0.1:{broker}\"\n[http]\nbind = \"127.0.0.1:{http}\"\n\
-             [store]\npath = \"{}\"\n[sensors]\nwarmup_samples = 200\nmax_sensors = {}\n",
+             [uplink]\nurl = \"mqtt://127.0.0.1:{}\"\n[http]\nbind = \"127.0.0.1:{http}\"\n\
+             [store]\npath = \"{}\"\n[sensors]\nwarmup_samples = 200\nmax_sensors = {}\n[summary]\nperiod = \"{summary_ms}ms\"\n",
+            if outage { uplink } else { broker },
             dir.join("data").display(),
             sensors.max(10_000)
         ),
@@ -175,9 +182,22 @@ fn main() {
         let t0 = Instant::now();
         let m0 = get(http, "/metrics");
         let mut peak_rss = 0f64;
+        let mut last_report = Instant::now();
         while Instant::now() < stop {
             tokio::time::sleep(Duration::from_millis(500)).await;
             peak_rss = peak_rss.max(rss_mib(pid));
+            if outage && last_report.elapsed() >= Duration::from_secs(10) {
+                last_report = Instant::now();
+                let st: serde_json::Value = serde_json::from_str(&get(http, "/status")).unwrap_or_default();
+                println!(
+                    "  t={:>4.0}s RSS {:.1} MiB, store backlog {} messages, {:.1} MiB on disk, mode {}",
+                    t0.elapsed().as_secs_f64(),
+                    rss_mib(pid),
+                    ["alert", "summary", "raw"].iter().map(|c| st["store"]["backlog"][c].as_u64().unwrap_or(0)).sum::<u64>(),
+                    st["store"]["bytes"].as_f64().unwrap_or(0.0) / 1048576.0,
+                    st["mode"]["state"]
+                );
+            }
         }
         let m1 = get(http, "/metrics");
         let dt = t0.elapsed().as_secs_f64();

@@ -472,7 +472,10 @@ impl Harness {
             .map(|r| (r.seq, Rec::new(r.class, r.topic, r.payload, true)))
             .collect();
         self.maybe_back.clear();
-        self.gone.retain(|g| !self.held.contains_key(&g.1));
+        // A seq at or above the new next_seq was never durable and is free again: a later
+        // commit may take it, so it is no longer "gone".
+        self.gone
+            .retain(|g| !self.held.contains_key(&g.1) && g.1 < ns);
         self.inflight.clear();
         self.cursor = 0;
         self.next_seq = ns;
