@@ -68,7 +68,7 @@ fn assert_all_arrived(sub: &Sub, hw: u64) {
     let got = received(sub);
     let epochs: BTreeSet<&str> = got
         .values()
-        .map(|(id, _)| id.rsplitn(2, ':').nth(1).unwrap())
+        .map(|(id, _)| id.rsplit_once(':').unwrap().0)
         .collect();
     assert_eq!(epochs.len(), 1, "one store, one epoch: {epochs:?}");
 }

@@ -182,6 +182,99 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
         assert!(s["period"]["end"].as_i64() > s["period"]["start"].as_i64());
     }
 
+    // Raw troubleshooting windows: the alert's window and the 64 samples after it (fewer
+    // "before" samples when the decision came back after the ring had moved on, which this
+    // test provokes by replaying faster than real time).
+    wait_until(
+        Duration::from_secs(20),
+        "a raw window for the shifted sensor",
+        || !sub.json(&format!("/raw/{shifted}")).is_empty(),
+    );
+    let alert_ends: BTreeSet<i64> = on_shifted
+        .iter()
+        .map(|(_, a)| a["window"]["end"].as_i64().unwrap())
+        .collect();
+    let raws: Vec<_> = sub
+        .json("/raw/")
+        .into_iter()
+        .filter(|(_, r)| r["reason"] == "alert")
+        .collect();
+    assert!(!raws.is_empty());
+    for (topic, r) in &raws {
+        assert_eq!(
+            topic,
+            &format!("edgegw/gw-01/raw/{shifted}"),
+            "raw windows only around alerts: {r}"
+        );
+        let samples = r["samples"].as_array().unwrap();
+        assert!((64..=128).contains(&samples.len()), "{}", samples.len());
+        assert_eq!(r["window"]["n"].as_u64().unwrap() as usize, samples.len());
+        let end = r["alert_window_end"].as_i64().unwrap();
+        assert!(
+            alert_ends.contains(&end),
+            "raw window not tied to an alert: {r}"
+        );
+        let ts: Vec<i64> = samples.iter().map(|p| p[0].as_i64().unwrap()).collect();
+        assert!(ts.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(
+            ts.iter().filter(|t| **t > end).count(),
+            64,
+            "64 samples after the alert"
+        );
+    }
+
+    // A raw-request from the cloud gets the kept samples of the span from the store; a
+    // malformed one is counted and dropped. Ask for the span of a window that was sent.
+    let kept = sub
+        .json("/raw/")
+        .into_iter()
+        .find(|(_, r)| r["reason"] == "alert")
+        .unwrap()
+        .1;
+    let (from, to) = (
+        kept["window"]["start"].as_i64().unwrap(),
+        kept["window"]["end"].as_i64().unwrap(),
+    );
+    publish_once(
+        mq.port,
+        "edgegw/gw-01/feedback/raw-request",
+        &format!("{{\"sensor\":\"{shifted}\",\"from\":{from},\"to\":{to},\"id\":\"r1\"}}"),
+    );
+    publish_once(
+        mq.port,
+        "edgegw/gw-01/feedback/raw-request",
+        "{\"sensor\": 3}",
+    );
+    wait_until(Duration::from_secs(20), "raw-request answered", || {
+        sub.json("/raw/")
+            .iter()
+            .any(|(_, r)| r["request_id"] == "r1")
+    });
+    let answer = sub
+        .json("/raw/")
+        .into_iter()
+        .find(|(_, r)| r["request_id"] == "r1")
+        .unwrap()
+        .1;
+    assert_eq!(answer["found"], true, "{answer}");
+    let samples = answer["samples"].as_array().unwrap();
+    assert_eq!(
+        samples.len() as u64,
+        kept["window"]["n"].as_u64().unwrap(),
+        "the whole kept window"
+    );
+    assert!(samples
+        .iter()
+        .all(|p| (from..=to).contains(&p[0].as_i64().unwrap())));
+    assert_eq!(
+        gw.metric("edgegw_feedback_dropped_total{kind=\"raw-request\"}"),
+        1.0
+    );
+    assert_eq!(
+        gw.metric("edgegw_feedback_total{kind=\"raw-request\"}"),
+        1.0
+    );
+
     // Every committed seq (1 ..= next_seq - 1) arrives: nothing committed went missing.
     let hw = gw.status()["store"]["next_seq"].as_u64().unwrap() - 1;
     let upstream = |sub: &Sub| -> Vec<(String, serde_json::Value)> {

@@ -132,6 +132,7 @@ pub fn status_json(ctx: &Ctx) -> Value {
         "next_seq": r.next_seq,
         "evicted": {"alert": r.evicted[0].1, "summary": r.evicted[1].1, "raw": r.evicted[2].1},
         "drain_per_second": m.store_drain_per_second.get(),
+        "raw_windows": r.raw_windows,
     });
     let scorer = ctx.scorer();
     json!({

@@ -14,7 +14,6 @@ use crate::ctx::Ctx;
 use crate::inference::{PoolMsg, ScoreRequest, Scored};
 use crate::metrics::ReasonLabel;
 use crate::ratelog::RateLog;
-use crate::status::now_ms;
 use crate::uplink::{Class, Outbound, UplinkMsg};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::{json, Map, Value};
@@ -226,10 +225,15 @@ fn on_scored(st: &mut SensorState, s: Scored) {
         body.insert("fallback".into(), json!(true));
     }
     let alert_end = w.end_ts;
-    send_up(st, Class::Alert, alert_end, body);
+    send_up(st, Class::Alert, alert_end, body, None);
     let cfg = &st.ctx.cfg.sensors;
     if cfg.raw_on_alert && st.capture.is_none() {
-        let c = RawCapture::new(alert_end, st.tracker.samples(), cfg.raw_after);
+        let c = RawCapture::new(
+            s.req.stats.start_ts,
+            alert_end,
+            st.tracker.samples(),
+            cfg.raw_after,
+        );
         if c.remaining == 0 {
             send_raw(st, c);
         } else {
@@ -252,7 +256,8 @@ fn send_raw(st: &SensorState, c: RawCapture) {
     );
     let samples: Vec<Value> = c.samples.iter().map(|s| json!([s.ts, s.v])).collect();
     body.insert("samples".into(), Value::Array(samples));
-    send_up(st, Class::Raw, last.ts, body);
+    let keep = c.samples.iter().map(|s| (s.ts, s.v)).collect();
+    send_up(st, Class::Raw, last.ts, body, Some(keep));
 }
 
 fn on_summarize(st: &mut SensorState, start: i64, end: i64) {
@@ -276,16 +281,22 @@ fn on_summarize(st: &mut SensorState, start: i64, end: i64) {
         "model".into(),
         json!({"name": scorer.name(), "version": scorer.version()}),
     );
-    send_up(st, Class::Summary, end, body);
+    send_up(st, Class::Summary, end, body, None);
 }
 
-fn send_up(st: &SensorState, class: Class, ts: i64, body: Map<String, Value>) {
+fn send_up(
+    st: &SensorState,
+    class: Class,
+    ts: i64,
+    body: Map<String, Value>,
+    raw: Option<Vec<(i64, f64)>>,
+) {
     let out = Outbound {
         class,
         sensor: st.sensor.clone(),
         ts,
         body,
-        created: now_ms(),
+        raw,
     };
     if !st.ctx.stages.uplink.cast(UplinkMsg::Publish(Box::new(out))) {
         st.ctx

@@ -23,6 +23,10 @@ pub struct StoreConfig {
     pub dead_letters_max: u64,
     /// How often the disk size is measured and the budget re-checked.
     pub check_every: Dur,
+    /// Raw troubleshooting windows are kept this long for `raw-request`s.
+    pub raw_retention: Dur,
+    /// Most raw windows kept (oldest dropped first).
+    pub raw_windows_max: u64,
 }
 
 impl Default for StoreConfig {
@@ -35,6 +39,8 @@ impl Default for StoreConfig {
             near_budget: 0.8,
             dead_letters_max: 10_000,
             check_every: Dur::secs(5),
+            raw_retention: Dur::secs(24 * 3600),
+            raw_windows_max: 10_000,
         }
     }
 }
@@ -74,6 +80,11 @@ impl StoreConfig {
         check(
             !self.check_every.get().is_zero(),
             "store.check_every",
+            "must be greater than 0",
+        )?;
+        check(
+            self.raw_windows_max > 0,
+            "store.raw_windows_max",
             "must be greater than 0",
         )
     }

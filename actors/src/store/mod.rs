@@ -22,6 +22,7 @@
 mod codec;
 pub mod config;
 pub mod deadletters;
+pub mod raw;
 
 pub use config::StoreConfig;
 
@@ -105,6 +106,8 @@ pub struct StoreReport {
     pub evicted: [(&'static str, u64); 3],
     /// Dead letters held.
     pub dead_letters: u64,
+    /// Raw windows kept for requests.
+    pub raw_windows: u64,
 }
 
 struct State {
@@ -124,6 +127,8 @@ pub struct Store {
     meta: sled::Tree,
     /// Dead letters (bounded), written by ingest and sensors.
     pub dead: deadletters::DeadLetterTree,
+    /// Raw troubleshooting windows kept for `raw-request`s (bounded, expiring).
+    pub raw: raw::RawTree,
     epoch: i64,
     state: Mutex<State>,
 }
@@ -224,6 +229,7 @@ impl Store {
         let outbox = db.open_tree("outbox")?;
         let meta = db.open_tree("meta")?;
         let dead = deadletters::DeadLetterTree::open(&db, cfg.dead_letters_max)?;
+        let raw = raw::RawTree::open(&db, cfg.raw_windows_max)?;
         let epoch = match meta.get(EPOCH_KEY)? {
             Some(v) => i64::from_be_bytes(
                 v.as_ref()
@@ -273,6 +279,7 @@ impl Store {
             outbox,
             meta,
             dead,
+            raw,
             epoch,
             state: Mutex::new(State {
                 next_seq: max_seq + 1,
@@ -473,6 +480,7 @@ impl Store {
                 ("raw", st.evicted[2]),
             ],
             dead_letters: self.dead.len(),
+            raw_windows: self.raw.len(),
         }
     }
 

@@ -15,14 +15,17 @@
 //!    records; `next_in(from, below)` returns the smallest held seq in the range.
 //! 3. **seq is never reused.** After any reopen `next_seq()` is above every seq that was ever
 //!    durable, even when all of them were acknowledged; a clean restart continues exactly
-//!    where the previous run stopped.
+//!    where the previous run stopped. (A seq that never became durable may be handed out again
+//!    after a crash: its record was never produced — the uplink only sends durable records.)
 //! 4. **Identity.** `epoch()` is the same across reopens, and a reopen never "recovers".
 //! 5. **Accounting.** `stats()` counts and bytes equal the held records per class.
 //! 6. **At least once, never loss, across a crash.** A crash may bring back records that were
 //!    acknowledged after the last flush and may keep records committed after it, but may
 //!    invent nothing. Two crashes are modelled: dropping the store without flushing (sled
-//!    flushes on drop, so this is mild), and a power loss — the store directory is copied
-//!    while the store is open, so the reopened store sees only what had reached the files.
+//!    flushes on drop, so this is mild), and a "power loss" — the store directory is copied
+//!    while the store is open, so the reopened store sees only what had reached the files
+//!    (like a killed process; sled also writes, unsynced, whatever precedes a batch, so some
+//!    unflushed work may survive, which the model accepts).
 //! 7. **Budget** (second test, small budget): evictions remove raw windows before summaries
 //!    before alerts, the oldest of a class first, only when over 90 % of the budget and only
 //!    down to 80 %; `evicted()` counts exactly the records that disappeared without an ack.
@@ -162,7 +165,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The index of a class in `stats()` / `evicted()`, and its eviction rank (raw goes first).
+/// The index of a class in `stats()` / `evicted()`.
 fn idx(c: Class) -> usize {
     c as usize
 }
@@ -176,7 +179,7 @@ struct Harness {
     held: BTreeMap<u64, Rec>,
     /// Acked or evicted since the last flush: a crash may bring them back.
     maybe_back: BTreeMap<u64, Rec>,
-    /// Acked or evicted this session (for duplicate PUBACKs).
+    /// Acked or evicted and not back (for duplicate PUBACKs).
     gone: Vec<(Class, u64)>,
     /// Sent, awaiting PUBACK.
     inflight: Vec<u64>,

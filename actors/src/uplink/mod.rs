@@ -21,7 +21,7 @@
 use crate::config::{check, ConfigError};
 use crate::ctx::Ctx;
 use crate::duration::Dur;
-use crate::metrics::{ClassLabel, ReasonLabel};
+use crate::metrics::{ClassLabel, KindLabel, ReasonLabel};
 use crate::mqtt::{self, LinkEvent};
 use crate::status::{now_ms, UPLINK_DOWN};
 use crate::supervisor::policy::jittered;
@@ -40,6 +40,9 @@ use tracing::{info, warn};
 
 /// Status condition while the store fails to write or flush.
 pub const STORE_ERROR: &str = "store_error";
+/// Topic (under the gateway's prefix) of requests for raw windows.
+pub const RAW_REQUEST: &str = "feedback/raw-request";
+
 /// Status condition while the store is above `store.near_budget`.
 pub const STORE_NEAR_BUDGET: &str = "store_near_budget";
 
@@ -170,8 +173,8 @@ pub struct Outbound {
     pub ts: i64,
     /// Class-specific fields.
     pub body: Map<String, Value>,
-    /// When it was produced, ms.
-    pub created: i64,
+    /// For raw windows: the samples, also kept in the store for `raw-request`s.
+    pub raw: Option<Vec<(i64, f64)>>,
 }
 
 /// Messages of the uplink actor.
@@ -440,6 +443,10 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
             st.ctx.status.condition(UPLINK_DOWN, None);
             st.last_status = None;
             info!(message = "Uplink connected.", url = %st.ctx.cfg.uplink.url, backlog = backlog(&st.ctx));
+            // Clean sessions forget subscriptions: renew on every connect.
+            let _ = s
+                .client
+                .try_subscribe(topic(&st.ctx, RAW_REQUEST), QoS::AtLeastOnce);
             publish_status(st);
             pump(myself, st);
         }
@@ -460,6 +467,12 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
             }
             pump(myself, st);
         }
+        LinkEvent::Event(Event::Incoming(Packet::Publish(p)))
+            if p.topic == topic(&st.ctx, RAW_REQUEST) =>
+        {
+            raw_request(st, &p.payload);
+            flush(myself, st);
+        }
         LinkEvent::Event(_) => {}
         LinkEvent::Down { error, .. } => drop_session(myself, st, &error),
     }
@@ -472,6 +485,7 @@ fn commit(st: &mut UplinkState, out: Outbound) {
     let gw = &ctx.cfg.gateway.id;
     let epoch = ctx.store.epoch();
     let mut body = out.body;
+    let sensor = out.sensor.clone();
     let committed = ctx.store.commit(class, &t, |seq| {
         body.insert("id".into(), json!(format!("{gw}:{epoch}:{seq}")));
         body.insert("seq".into(), json!(seq));
@@ -483,6 +497,12 @@ fn commit(st: &mut UplinkState, out: Outbound) {
     match committed {
         Ok((seq, evicted)) => {
             st.inserted = seq;
+            if let Some(samples) = out.raw {
+                if let Err(e) = ctx.store.raw.keep(&sensor, &samples) {
+                    ctx.status
+                        .condition(STORE_ERROR, Some(format!("raw window: {e}")));
+                }
+            }
             ctx.metrics
                 .uplink_messages
                 .get_or_create(&ClassLabel {
@@ -503,6 +523,61 @@ fn commit(st: &mut UplinkState, out: Outbound) {
             warn!(message = "Store commit failed; message dropped.", class = class.as_str(), error = %e);
         }
     }
+}
+
+/// A `raw-request`: `{"sensor", "from", "to", "id"?}` → the kept raw samples of that span,
+/// committed as a `raw` message (with `"found": false` and no samples when none are kept).
+fn raw_request(st: &mut UplinkState, payload: &[u8]) {
+    #[derive(Deserialize)]
+    struct Req {
+        sensor: String,
+        from: i64,
+        to: i64,
+        id: Option<String>,
+    }
+    let kind = KindLabel {
+        kind: "raw-request",
+    };
+    let req = match serde_json::from_slice::<Req>(payload) {
+        Ok(r) if r.from <= r.to && !r.sensor.is_empty() && !r.sensor.contains(['/', '+', '#']) => r,
+        Ok(_) | Err(_) => {
+            st.ctx.metrics.feedback_dropped.get_or_create(&kind).inc();
+            warn!(message = "Malformed raw-request dropped.", payload = %String::from_utf8_lossy(&payload[..payload.len().min(200)]));
+            return;
+        }
+    };
+    st.ctx.metrics.feedback.get_or_create(&kind).inc();
+    let samples = match st.ctx.store.raw.between(&req.sensor, req.from, req.to) {
+        Ok(s) => s,
+        Err(e) => {
+            st.ctx
+                .status
+                .condition(STORE_ERROR, Some(format!("raw read: {e}")));
+            return;
+        }
+    };
+    let mut body = Map::new();
+    body.insert("reason".into(), json!("request"));
+    if let Some(id) = &req.id {
+        body.insert("request_id".into(), json!(id));
+    }
+    body.insert("found".into(), json!(!samples.is_empty()));
+    body.insert(
+        "window".into(),
+        json!({"start": req.from, "end": req.to, "n": samples.len()}),
+    );
+    body.insert(
+        "samples".into(),
+        Value::Array(samples.iter().map(|(t, v)| json!([t, v])).collect()),
+    );
+    let out = Outbound {
+        class: Class::Raw,
+        sensor: req.sensor.as_str().into(),
+        ts: req.to,
+        body,
+        raw: None,
+    };
+    commit(st, out);
 }
 
 fn count_evictions(ctx: &Ctx, evicted: &[(Class, u64)]) {
@@ -651,6 +726,11 @@ fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
     let ctx = st.ctx.clone();
     if st.last_check.elapsed() >= ctx.cfg.store.check_every.get() {
         st.last_check = Instant::now();
+        let cutoff = now_ms() - ctx.cfg.store.raw_retention.get().as_millis() as i64;
+        if let Err(e) = ctx.store.raw.expire(cutoff) {
+            ctx.status
+                .condition(STORE_ERROR, Some(format!("raw expiry: {e}")));
+        }
         match ctx.store.refresh() {
             Ok(evicted) => count_evictions(&ctx, &evicted),
             Err(e) => ctx
