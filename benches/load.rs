@@ -14,32 +14,10 @@
 
 mod common;
 
-use common::arg;
+use common::{arg, free_port, get, rss_mib};
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get(port: u16, path: &str) -> String {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = write!(s, "GET {path} HTTP/1.0\r\n\r\n");
-    let mut r = String::new();
-    let _ = s.read_to_string(&mut r);
-    r.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
-}
 
 fn metric(text: &str, series: &str) -> f64 {
     text.lines()
@@ -73,23 +51,6 @@ fn hist_quantile(text: &str, name: &str, q: f64) -> f64 {
         .iter()
         .find(|(_, c)| *c >= q * total)
         .map(|b| b.0)
-        .unwrap_or(f64::NAN)
-}
-
-fn rss_mib(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .map(str::to_string)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|k| k.parse::<f64>().ok())
-        })
-        .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
 }
 

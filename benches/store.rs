@@ -9,11 +9,9 @@
 
 mod common;
 
-use common::arg;
+use common::{arg, free_port, get, rss_mib};
 use edgegw_actors::store::{Store, StoreConfig};
 use edgegw_actors::uplink::Class;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -51,26 +49,6 @@ fn commits_per_second(dir: &Path, n: u64, group: u64) -> f64 {
     }
     s.db().flush().unwrap();
     n as f64 / t.elapsed().as_secs_f64()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn get(port: u16, path: &str) -> String {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = write!(s, "GET {path} HTTP/1.0\r\n\r\n");
-    let mut r = String::new();
-    let _ = s.read_to_string(&mut r);
-    r.split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default()
 }
 
 fn main() {
@@ -137,7 +115,10 @@ fn main() {
             }
             s.db().flush().unwrap();
             if i % 200_000 == 0 {
-                println!("  {i} records held: process RSS {:.1} MiB", rss_mib());
+                println!(
+                    "  {i} records held: process RSS {:.1} MiB",
+                    rss_mib(std::process::id())
+                );
             }
             if s.db().size_on_disk().unwrap() >= reopen_mib << 20 {
                 break;
@@ -257,17 +238,6 @@ fn main() {
         let _ = gw.wait();
     }
     let _ = std::fs::remove_dir_all(&tmp);
-}
-
-fn rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |k| k / 1024.0)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
