@@ -259,8 +259,10 @@ impl Actor for UplinkActor {
         let cfg = &ctx.cfg.uplink;
         let rate = NonZeroU32::new(cfg.replay_rate).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(cfg.replay_burst).unwrap_or(NonZeroU32::MIN);
-        // Everything already in the store was flushed by whoever inserted it (or survived a
-        // restart, which makes it durable by definition).
+        // A previous uplink may have inserted records it did not live to flush: flush before
+        // treating everything in the store as committed, so nothing is sent that a crash could
+        // still take back (and whose seq could then be reassigned).
+        ctx.store.db().flush_async().await?;
         let durable = ctx.store.next_seq() - 1;
         let mut st = UplinkState {
             delay: cfg.reconnect_initial.get(),
