@@ -13,8 +13,8 @@
 //! - **Budget.** `store.max_bytes` bounds the real on-disk size: the store tracks the logical
 //!   bytes it holds and the amplification sled adds (measured from `size_on_disk`), and evicts
 //!   when the estimate passes 90 % of the budget — raw windows first, then the oldest
-//!   summaries, alerts last. Evictions are counted per class and persisted, so they are
-//!   reported upstream even after a restart.
+//!   summaries, alerts last. Evictions are counted per class and persisted in the same atomic
+//!   batch as each removal, so they are reported upstream even after a crash.
 //! - **Corruption is survivable.** A store that cannot be opened (corrupt, unreadable) is moved
 //!   aside to `<path>.corrupt-<ms>` and a fresh one is created; the reason is returned so the
 //!   gateway can raise it. A store locked by another process is refused, never moved.
@@ -35,9 +35,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Key of the high-water mark (highest seq ever assigned) in the outbox tree; sorts after
 /// every record key because no class byte is 0xFF.
 const HW_KEY: &[u8] = b"\xffhw";
-/// Meta keys.
+/// Meta key of the store's creation time.
 const EPOCH_KEY: &[u8] = b"epoch";
-const EVICTED_KEY: &[u8] = b"evicted";
+/// Key of the per-class eviction counts in the outbox tree, so a removal and its count are
+/// one atomic batch.
+const EVICTED_KEY: &[u8] = b"\xffev";
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +126,6 @@ pub struct Store {
     cfg: StoreConfig,
     db: sled::Db,
     outbox: sled::Tree,
-    meta: sled::Tree,
     /// Dead letters (bounded), written by ingest and sensors.
     pub dead: deadletters::DeadLetterTree,
     /// Raw troubleshooting windows kept for `raw-request`s (bounded, expiring).
@@ -243,7 +244,7 @@ impl Store {
                 e
             }
         };
-        let evicted = match meta.get(EVICTED_KEY)? {
+        let evicted = match outbox.get(EVICTED_KEY)? {
             Some(v) => {
                 codec::decode_counts(&v).ok_or_else(|| StoreError::Decode("evicted".into()))?
             }
@@ -254,6 +255,9 @@ impl Store {
         let mut max_seq = 0u64;
         for kv in outbox.iter() {
             let (k, v) = kv?;
+            if k.as_ref() == EVICTED_KEY {
+                continue;
+            }
             if k.as_ref() == HW_KEY {
                 let hw = u64::from_be_bytes(
                     v.as_ref()
@@ -277,7 +281,6 @@ impl Store {
             cfg: cfg.clone(),
             db,
             outbox,
-            meta,
             dead,
             raw,
             epoch,
@@ -351,16 +354,18 @@ impl Store {
             let Some((class, seq, len)) = self.oldest_evictable()? else {
                 break;
             };
-            self.outbox.remove(key(class, seq))?;
+            let mut counts = st.evicted;
+            counts[class as usize] += 1;
+            // The removal and its count land together or not at all.
+            let mut batch = sled::Batch::default();
+            batch.remove(&key(class, seq));
+            batch.insert(EVICTED_KEY, codec::encode_counts(&counts));
+            self.outbox.apply_batch(batch)?;
+            st.evicted = counts;
             let s = &mut st.stats[class as usize];
             s.count = s.count.saturating_sub(1);
             s.bytes = s.bytes.saturating_sub(len);
-            st.evicted[class as usize] += 1;
             out.push((class, seq));
-        }
-        if !out.is_empty() {
-            self.meta
-                .insert(EVICTED_KEY, codec::encode_counts(&st.evicted).as_slice())?;
         }
         Ok(out)
     }
