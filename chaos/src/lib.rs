@@ -3,5 +3,7 @@
 //!
 //! # Layout
 //!
-//! - [`proxy`]: a TCP fault proxy between the gateway and a broker (cut and heal the link).
+//! - [`proxy`]: a TCP fault proxy between the gateway and a broker.
+//! - [`oracle`]: records what arrived upstream and judges it against what was committed.
+pub mod oracle;
 pub mod proxy;
