@@ -35,6 +35,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Key of the high-water mark (highest seq ever assigned) in the outbox tree; sorts after
 /// every record key because no class byte is 0xFF.
 const HW_KEY: &[u8] = b"\xffhw";
+/// How long a locked store is retried before it is refused.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Meta key of the store's creation time.
 const EPOCH_KEY: &[u8] = b"epoch";
 /// Key of the per-class eviction counts in the outbox tree, so a removal and its count are
@@ -173,7 +176,7 @@ impl Store {
     /// Opens (or creates) the store at `cfg.path`; an unreadable store is moved aside and
     /// replaced, a locked one refused.
     pub fn open(cfg: &StoreConfig) -> Result<Opened, StoreError> {
-        match Self::try_open(cfg) {
+        match Self::open_waiting(cfg) {
             Ok(store) => Ok(Opened {
                 store,
                 recovered: None,
@@ -205,7 +208,23 @@ impl Store {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "no store here"),
             });
         }
-        Self::try_open(cfg)
+        Self::open_waiting(cfg)
+    }
+
+    /// `try_open`, retrying a locked store for up to [`LOCK_WAIT`]: the lock of a process that
+    /// is still exiting (a quick restart), or of a handle this process just dropped (sled
+    /// releases it from a background thread), goes away by itself; a second live gateway's
+    /// does not, and is refused.
+    fn open_waiting(cfg: &StoreConfig) -> Result<Store, StoreError> {
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match Self::try_open(cfg) {
+                Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => return r,
+            }
+        }
     }
 
     fn try_open(cfg: &StoreConfig) -> Result<Store, StoreError> {
