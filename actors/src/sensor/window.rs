@@ -174,12 +174,16 @@ impl Window {
     fn scalar_stats(&self, bands: Vec<f64>) -> Option<WindowStats> {
         let (start_ts, end_ts) = self.extremes.timestamps()?;
         let (min, max) = self.extremes.values()?;
+        // The running variance can keep a rounding residue after large values leave the
+        // window; the exact extremes bound it (Popoviciu: σ ≤ (max − min) / 2), so a constant
+        // window has σ = 0 exactly and a nearly constant one cannot look noisy.
+        let std = self.moments.std().min((max - min) / 2.0);
         Some(WindowStats {
             start_ts,
             end_ts,
             n: self.ring.len(),
             mean: self.moments.mean(),
-            std: self.moments.std(),
+            std,
             min,
             max,
             p05: self.sorted.quantile(0.05)?,
