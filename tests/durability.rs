@@ -57,6 +57,26 @@ fn backlog(gw: &Gw) -> u64 {
         .sum()
 }
 
+/// Stops the feeder, waits for the store's backlog to drain, then judges the upstream record;
+/// returns the highest committed seq.
+fn finish_and_judge(
+    gw: &Gw,
+    sub: &Sub,
+    stop: &AtomicBool,
+    feed: std::thread::JoinHandle<()>,
+    max_duplicates: usize,
+) -> u64 {
+    stop.store(true, Ordering::Relaxed);
+    feed.join().unwrap();
+    wait_until(Duration::from_secs(60), "backlog drained", || {
+        backlog(gw) == 0
+    });
+    let hw = committed(gw);
+    assert!(hw >= 30, "too little committed to judge: {hw}");
+    assert_all_arrived(sub, gw, hw, max_duplicates);
+    hw
+}
+
 /// Waits until every committed seq arrived, then has the chaos suite's judge check the whole
 /// upstream record: nothing missing, nothing unexpected, no seq reused, duplicates bounded.
 fn assert_all_arrived(sub: &Sub, gw: &Gw, hw: u64, max_duplicates: usize) {
@@ -125,13 +145,7 @@ fn a_cut_uplink_loses_nothing_and_the_backlog_drains() {
     let before_heal = received(&sub).len();
     proxy.heal();
     std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::Relaxed);
-    feed.join().unwrap();
-    wait_until(Duration::from_secs(60), "backlog drained", || {
-        backlog(&gw) == 0
-    });
-    let hw = committed(&gw);
-    assert_all_arrived(&sub, &gw, hw, 100 + 8);
+    let hw = finish_and_judge(&gw, &sub, &stop, feed, 100 + 8);
     let dups = duplicates(&sub);
     println!("committed {hw}, upstream before heal {before_heal}, backlog at heal {held}, duplicates {dups}");
     assert!(
@@ -171,15 +185,8 @@ fn kill_9_ten_times_loses_nothing_and_never_reuses_a_seq() {
     }
     let gw = Gw::start_in(dir.path(), &toml);
     std::thread::sleep(Duration::from_secs(2));
-    stop.store(true, Ordering::Relaxed);
-    feed.join().unwrap();
-    wait_until(Duration::from_secs(60), "backlog drained", || {
-        backlog(&gw) == 0
-    });
-    let hw = committed(&gw);
-    assert!(hw >= 30, "too little committed to judge: {hw}");
     // Each kill can leave up to the in-flight window to be resent.
-    assert_all_arrived(&sub, &gw, hw, 11 * 100);
+    let hw = finish_and_judge(&gw, &sub, &stop, feed, 11 * 100);
     println!(
         "committed {hw} across 11 runs, duplicates {}",
         duplicates(&sub)

@@ -86,6 +86,13 @@ impl Mosquitto {
     }
 }
 
+/// A mosquitto client (`mosquitto_pub`/`mosquitto_sub`) aimed at the broker on `port`.
+fn mosquitto_client(bin: &str, port: u16) -> Command {
+    let mut c = Command::new(bin);
+    c.args(["-h", "127.0.0.1", "-p", &port.to_string()]);
+    c
+}
+
 /// `mosquitto_sub` on `filter`, collecting `(topic, payload)` lines.
 pub struct Sub {
     pub lines: Arc<Mutex<Vec<(String, String)>>>,
@@ -94,19 +101,8 @@ pub struct Sub {
 
 impl Sub {
     pub fn start(port: u16, filter: &str) -> Self {
-        let mut child = Command::new("mosquitto_sub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-t",
-                filter,
-                "-v",
-                "-q",
-                "1",
-                "-i",
-            ])
+        let mut child = mosquitto_client("mosquitto_sub", port)
+            .args(["-t", filter, "-v", "-q", "1", "-i"])
             .arg(format!("test-sub-{}", free_port()))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -151,18 +147,8 @@ pub struct Pub {
 
 impl Pub {
     pub fn start(port: u16, topic: &str, qos: u8) -> Self {
-        let mut child = Command::new("mosquitto_pub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-t",
-                topic,
-                "-l",
-                "-q",
-                &qos.to_string(),
-            ])
+        let mut child = mosquitto_client("mosquitto_pub", port)
+            .args(["-t", topic, "-l", "-q", &qos.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -196,19 +182,8 @@ impl Pub {
 
 /// Publishes one message with `mosquitto_pub -m`.
 pub fn publish_once(port: u16, topic: &str, payload: &str) {
-    let st = Command::new("mosquitto_pub")
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-t",
-            topic,
-            "-m",
-            payload,
-            "-q",
-            "1",
-        ])
+    let st = mosquitto_client("mosquitto_pub", port)
+        .args(["-t", topic, "-m", payload, "-q", "1"])
         .status()
         .unwrap();
     assert!(st.success());
