@@ -82,25 +82,11 @@ pub fn load_scorer(cfg: &GatewayConfig) -> (Scorer, Option<String>) {
 /// Commits a gateway-level alert (sensor `_gateway`) so an operator upstream learns of a
 /// condition like a replaced store; it goes out with the first uplink session.
 fn raise_gateway_alert(ctx: &Ctx, kind: &str, reason: &str) {
-    let topic = format!(
-        "{}/{}/alerts/_gateway",
-        ctx.cfg.uplink.prefix, ctx.cfg.gateway.id
-    );
-    let (gw, epoch, ts) = (
-        &ctx.cfg.gateway.id,
-        ctx.store.epoch(),
-        crate::status::now_ms(),
-    );
-    let r = ctx
-        .store
-        .commit(crate::uplink::Class::Alert, &topic, |seq| {
-            serde_json::json!({
-                "id": format!("{gw}:{epoch}:{seq}"), "seq": seq, "ts": ts, "sensor": "_gateway",
-                "kind": kind, "reason": reason,
-            })
-            .to_string()
-            .into_bytes()
-        });
+    let mut body = serde_json::Map::new();
+    body.insert("kind".into(), serde_json::json!(kind));
+    body.insert("reason".into(), serde_json::json!(reason));
+    let ts = crate::status::now_ms();
+    let r = crate::uplink::commit_message(ctx, crate::uplink::Class::Alert, "_gateway", ts, body);
     if let Err(e) = r.and_then(|_| ctx.store.db().flush().map_err(Into::into)) {
         error!(message = "Could not commit the gateway alert.", error = %e);
     }

@@ -480,22 +480,33 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
     }
 }
 
+/// Stamps `body` with the fields every uplink message carries (`id`, `seq`, `ts`,
+/// `trace_id`, `sensor`) and commits it to the store under its class topic. The one place
+/// ids and seqs are made: the uplink's messages and the gateway's own alerts go through it.
+pub fn commit_message(
+    ctx: &Ctx,
+    class: Class,
+    sensor: &str,
+    ts: i64,
+    mut body: Map<String, Value>,
+) -> Result<(u64, Vec<(Class, u64)>), crate::store::StoreError> {
+    let t = topic(ctx, &format!("{}/{}", class.topic(), sensor));
+    let (gw, epoch) = (&ctx.cfg.gateway.id, ctx.store.epoch());
+    ctx.store.commit(class, &t, |seq| {
+        body.insert("id".into(), json!(format!("{gw}:{epoch}:{seq}")));
+        body.insert("seq".into(), json!(seq));
+        body.insert("ts".into(), json!(ts));
+        body.insert("trace_id".into(), json!(trace_id()));
+        body.insert("sensor".into(), json!(sensor));
+        Value::Object(body).to_string().into_bytes()
+    })
+}
+
 fn commit(st: &mut UplinkState, out: Outbound) {
     let ctx = &st.ctx;
     let class = out.class;
-    let t = topic(ctx, &format!("{}/{}", class.topic(), out.sensor));
-    let gw = &ctx.cfg.gateway.id;
-    let epoch = ctx.store.epoch();
-    let mut body = out.body;
     let sensor = out.sensor.clone();
-    let committed = ctx.store.commit(class, &t, |seq| {
-        body.insert("id".into(), json!(format!("{gw}:{epoch}:{seq}")));
-        body.insert("seq".into(), json!(seq));
-        body.insert("ts".into(), json!(out.ts));
-        body.insert("trace_id".into(), json!(trace_id()));
-        body.insert("sensor".into(), json!(&*out.sensor));
-        Value::Object(body).to_string().into_bytes()
-    });
+    let committed = commit_message(ctx, class, &sensor, out.ts, out.body);
     match committed {
         Ok((seq, evicted)) => {
             st.inserted = seq;
