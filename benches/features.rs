@@ -8,8 +8,10 @@ use criterion::{
     black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
 };
 use edgegw_actors::model::{self, Scorer};
-use edgegw_actors::sensor::baseline::{feature_names, Baseline, BaselineConfig};
+use edgegw_actors::sensor::baseline::feature_names;
+use edgegw_actors::sensor::tracker::{Step, Tracker};
 use edgegw_actors::sensor::window::{Sample, Window, WindowConfig};
+use edgegw_actors::sensor::SensorsConfig;
 use std::sync::Arc;
 
 fn series(n: usize) -> Vec<Sample> {
@@ -50,36 +52,16 @@ fn window_push(c: &mut Criterion) {
 }
 
 fn features(c: &mut Criterion) {
-    let mut w = Window::new(WindowConfig {
-        len: 64,
-        hop: 16,
-        bands: 4,
-        allowed_lateness_ms: 2000,
-    })
-    .unwrap();
-    let mut b = Baseline::new(
-        BaselineConfig {
-            warmup_samples: 600,
-            adapt_rate: 0.002,
-            clamp: 20.0,
-        },
-        4,
-    );
+    let mut t = Tracker::new(&SensorsConfig::default(), None).unwrap();
     let mut last = None;
     for s in series(2000) {
-        if let Ok(Some(st)) = w.push(s) {
-            if !b.is_ready() {
-                b.observe_window(&st);
-            }
-            last = Some(st);
-        }
-        if !b.is_ready() {
-            b.observe_sample(s.v);
+        if let Ok(Step::Ready(stats, _)) = t.push(s) {
+            last = Some(stats);
         }
     }
     let stats = last.unwrap();
     c.bench_function("baseline_features", |bn| {
-        bn.iter(|| black_box(b.features(black_box(&stats))))
+        bn.iter(|| black_box(t.baseline().features(black_box(&stats))))
     });
 }
 

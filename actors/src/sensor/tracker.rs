@@ -78,6 +78,11 @@ impl Tracker {
         self.baseline.snapshot()
     }
 
+    /// The learned baseline.
+    pub fn baseline(&self) -> &Baseline {
+        &self.baseline
+    }
+
     /// The window's raw samples, oldest first.
     pub fn samples(&self) -> Vec<Sample> {
         self.window.samples()
