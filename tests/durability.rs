@@ -57,6 +57,15 @@ fn backlog(gw: &Gw) -> u64 {
         .sum()
 }
 
+/// `edgegw store inspect --path data`.
+fn inspect(data: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(bin())
+        .args(["store", "inspect", "--path"])
+        .arg(data)
+        .output()
+        .unwrap()
+}
+
 /// Stops the feeder, waits for the store's backlog to drain, then judges the upstream record;
 /// returns the highest committed seq.
 fn finish_and_judge(
@@ -211,11 +220,7 @@ fn a_corrupt_store_is_moved_aside_reported_and_replaced() {
 
     // Offline inspection of the healthy store works, and shows the dead letter.
     let data = dir.path().join("data");
-    let out = std::process::Command::new(bin())
-        .args(["store", "inspect", "--path"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = inspect(&data);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -230,11 +235,7 @@ fn a_corrupt_store_is_moved_aside_reported_and_replaced() {
             std::fs::write(f.path(), vec![0x5Au8; 8192]).unwrap();
         }
     }
-    let out = std::process::Command::new(bin())
-        .args(["store", "inspect", "--path"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = inspect(&data);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -261,11 +262,7 @@ fn a_corrupt_store_is_moved_aside_reported_and_replaced() {
         .count();
     assert_eq!(aside, 1, "the corrupt store is kept aside for inspection");
     // A second instance on the same store is refused, and does not disturb the first.
-    let out = std::process::Command::new(bin())
-        .args(["store", "inspect", "--path"])
-        .arg(&data)
-        .output()
-        .unwrap();
+    let out = inspect(&data);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("in use"),
