@@ -7,11 +7,8 @@ use edgegw_actors::config::{LogFormat, TelemetryConfig};
 use tracing_subscriber::EnvFilter;
 
 fn filter(level: &str) -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new(format!(
-            "{level},rumqttd=warn,rumqttd::router::routing=off,rumqttc=warn"
-        ))
-    })
+    EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},rumqttd=off,rumqttc=warn")))
 }
 
 /// Logging for the long-running gateway.

@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::model::Scorer;
 use crate::sensor::baseline::BaselineSnapshot;
 use crate::status::StatusBoard;
-use crate::store::Store;
+use crate::store::StoreSlot;
 use parking_lot::{Mutex, RwLock};
 use ractor::{ActorRef, Message};
 use std::collections::HashMap;
@@ -70,8 +70,8 @@ pub struct Ctx {
     pub stages: Stages,
     /// Recently rejected input, in memory for `/status` (all of it is also in the store).
     pub dead_letters: DeadLetters,
-    /// The durable store: outbox and dead letters.
-    pub store: Arc<Store>,
+    /// The durable store: outbox and dead letters (closed for a while after a disk failure).
+    pub store: StoreSlot,
     /// The scorer in use (the model, or the fallback rule); swapped as a whole.
     pub scorer: RwLock<Arc<Scorer>>,
     /// Learned per-sensor baselines, kept outside the sensor actors so a restarted actor
@@ -83,7 +83,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// A context for `cfg` using `scorer` and `store`.
-    pub fn new(cfg: GatewayConfig, scorer: Scorer, store: Arc<Store>) -> Arc<Self> {
+    pub fn new(cfg: GatewayConfig, scorer: Scorer, store: StoreSlot) -> Arc<Self> {
         let ingest_gate = crate::flow::Gate::new(cfg.ingest.max_inflight_bytes);
         Arc::new(Ctx {
             cfg: Arc::new(cfg),
@@ -103,7 +103,8 @@ impl Ctx {
     /// the store (bounded) for `store inspect`.
     pub fn dead_letter(&self, topic: &str, reason: &'static str, detail: String, payload: &[u8]) {
         let letter = self.dead_letters.push(topic, reason, detail, payload);
-        if let Err(e) = self.store.dead.push(&letter) {
+        // While the store is closed the letter is kept in memory only.
+        if let Some(Err(e)) = self.store.get().map(|s| s.dead.push(&letter)) {
             self.status.condition(
                 crate::uplink::STORE_ERROR,
                 Some(format!("dead letter: {e}")),

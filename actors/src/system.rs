@@ -8,7 +8,7 @@
 use crate::config::GatewayConfig;
 use crate::ctx::Ctx;
 use crate::model::{self, Scorer};
-use crate::store::Store;
+use crate::store::{Store, StoreSlot};
 use crate::supervisor::{RootMsg, RootSupervisor, Stage};
 use ractor::{Actor, ActorRef};
 use std::net::SocketAddr;
@@ -82,14 +82,32 @@ pub fn load_scorer(cfg: &GatewayConfig) -> (Scorer, Option<String>) {
 /// Commits a gateway-level alert (sensor `_gateway`) so an operator upstream learns of a
 /// condition like a replaced store; it goes out with the first uplink session.
 fn raise_gateway_alert(ctx: &Ctx, kind: &str, reason: &str) {
+    let Some(store) = ctx.store.get() else {
+        error!(message = "Could not commit the gateway alert: store closed.", %kind, %reason);
+        return;
+    };
     let mut body = serde_json::Map::new();
     body.insert("kind".into(), serde_json::json!(kind));
     body.insert("reason".into(), serde_json::json!(reason));
     let ts = crate::status::now_ms();
-    let r = crate::uplink::commit_message(ctx, crate::uplink::Class::Alert, "_gateway", ts, body);
-    if let Err(e) = r.and_then(|_| ctx.store.db().flush().map_err(Into::into)) {
+    let r = crate::uplink::commit_message(
+        ctx,
+        &store,
+        crate::uplink::Class::Alert,
+        "_gateway",
+        ts,
+        body,
+    );
+    if let Err(e) = r.and_then(|_| store.db().flush().map_err(Into::into)) {
         error!(message = "Could not commit the gateway alert.", error = %e);
     }
+}
+
+/// The store was unreadable and replaced by a fresh one (`why`): degraded until restart, and
+/// said upstream.
+pub(crate) fn store_replaced(ctx: &Ctx, why: &str) {
+    ctx.status.condition(STORE_RECOVERED, Some(why.to_string()));
+    raise_gateway_alert(ctx, "store_recovered", why);
 }
 
 impl Gateway {
@@ -121,13 +139,23 @@ impl Gateway {
         let store_cfg = cfg.store.clone();
         let opened = tokio::task::spawn_blocking(move || Store::open(&store_cfg))
             .await
-            .map_err(|e| StartError::Spawn(e.to_string()))??;
-        let store = Arc::new(opened.store);
-        info!(message = "Store open.", path = %store.path().display(), next_seq = store.next_seq(), epoch = store.epoch());
-        let ctx = Ctx::new(cfg, scorer, store);
-        if let Some(why) = opened.recovered {
-            ctx.status.condition(STORE_RECOVERED, Some(why.clone()));
-            raise_gateway_alert(&ctx, "store_recovered", &why);
+            .map_err(|e| StartError::Spawn(e.to_string()))?;
+        let (slot, recovered) = match opened {
+            Ok(o) => {
+                info!(message = "Store open.", path = %o.store.path().display(), next_seq = o.store.next_seq(), epoch = o.store.epoch());
+                (StoreSlot::open(o.store), o.recovered)
+            }
+            // Disk full, read-only, permissions: decide without a store (outbound messages
+            // are counted as dropped) and let the uplink reopen it when it can.
+            Err(e) if e.is_environmental() => {
+                error!(message = "Store unavailable; running without it and retrying.", error = %e);
+                (StoreSlot::closed(format!("open: {e}")), None)
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let ctx = Ctx::new(cfg, scorer, slot);
+        if let Some(why) = recovered {
+            store_replaced(&ctx, &why);
         }
         if let Some(why) = refused {
             error!(message = "Model refused; running on the fallback rule.", reason = %why);
@@ -187,7 +215,10 @@ impl Gateway {
         }
         self.root.stop(Some("shutdown".into()));
         let _ = tokio::time::timeout(Duration::from_secs(5), self.join).await;
-        let db = self.ctx.store.db();
+        let Some(store) = self.ctx.store.get() else {
+            return;
+        };
+        let db = store.db();
         match tokio::time::timeout(Duration::from_secs(10), db.flush_async()).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => error!(message = "Final store flush failed.", error = %e),

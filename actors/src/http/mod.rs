@@ -120,20 +120,35 @@ async fn status(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
 pub fn status_json(ctx: &Ctx) -> Value {
     let (mode, since, reasons) = ctx.status.mode();
     let m = &ctx.metrics;
-    let r = ctx.store.report();
-    let store = json!({
-        "kind": "sled",
-        "path": r.path,
-        "backlog": {"alert": r.backlog[0].1.count, "summary": r.backlog[1].1.count, "raw": r.backlog[2].1.count},
-        "backlog_bytes": r.logical_bytes,
-        "bytes": r.disk_bytes,
-        "max_bytes": r.max_bytes,
-        "amplification": r.amplification,
-        "next_seq": r.next_seq,
-        "evicted": {"alert": r.evicted[0].1, "summary": r.evicted[1].1, "raw": r.evicted[2].1},
-        "drain_per_second": m.store_drain_per_second.get(),
-        "raw_windows": r.raw_windows,
-    });
+    let store = match ctx.store.get().map(|s| s.report()) {
+        Some(r) => json!({
+            "kind": "sled",
+            "state": "open",
+            "path": r.path,
+            "backlog": {"alert": r.backlog[0].1.count, "summary": r.backlog[1].1.count, "raw": r.backlog[2].1.count},
+            "backlog_bytes": r.logical_bytes,
+            "bytes": r.disk_bytes,
+            "max_bytes": r.max_bytes,
+            "amplification": r.amplification,
+            "next_seq": r.next_seq,
+            "evicted": {"alert": r.evicted[0].1, "summary": r.evicted[1].1, "raw": r.evicted[2].1},
+            "drain_per_second": m.store_drain_per_second.get(),
+            "raw_windows": r.raw_windows,
+            "dead_letters": r.dead_letters,
+        }),
+        None => {
+            let c = ctx.store.closed_reason();
+            json!({
+                "kind": "sled",
+                "state": "closed",
+                "path": ctx.cfg.store.path.display().to_string(),
+                "closed_since": c.as_ref().map(|c| c.since),
+                "reason": c.map(|c| c.reason),
+                "next_seq": ctx.store.next_seq(),
+                "max_bytes": ctx.cfg.store.max_bytes,
+            })
+        }
+    };
     let scorer = ctx.scorer();
     json!({
         "gateway": ctx.cfg.gateway.id,
@@ -151,7 +166,7 @@ pub fn status_json(ctx: &Ctx) -> Value {
         },
         "sensors_active": m.sensors_active.get(),
         "uplink_connected": m.uplink_connected.get() == 1,
-        "dead_letters": {"held": ctx.store.dead.len(), "recent": ctx.dead_letters.recent(10)},
+        "dead_letters": {"held": ctx.store.get().map(|s| s.dead.len()), "recent": ctx.dead_letters.recent(10)},
         "faults_enabled": Faults::enabled(),
     })
 }

@@ -17,14 +17,18 @@
 //!   batch as each removal, so they are reported upstream even after a crash.
 //! - **Corruption is survivable.** A store that cannot be opened (corrupt, unreadable) is moved
 //!   aside to `<path>.corrupt-<ms>` and a fresh one is created; the reason is returned so the
-//!   gateway can raise it. A store locked by another process is refused, never moved.
+//!   gateway can raise it. A store locked by another process is refused, never moved; one
+//!   that fails for environmental reasons (disk full, read-only) is not moved either: the
+//!   gateway runs without it and reopens it later ([`StoreSlot`]).
 
 mod codec;
 pub mod config;
 pub mod deadletters;
 pub mod raw;
+mod slot;
 
 pub use config::StoreConfig;
+pub use slot::{Closed, StoreSlot};
 
 use crate::uplink::Class;
 use parking_lot::Mutex;
@@ -182,6 +186,9 @@ impl Store {
                 recovered: None,
             }),
             Err(StoreError::Locked(p)) => Err(StoreError::Locked(p)),
+            // Disk full, read-only, permissions: the content is not at fault; moving it aside
+            // would orphan the backlog. The caller runs without a store and retries.
+            Err(e) if e.is_environmental() => Err(e),
             Err(e) => {
                 let reason = e.to_string();
                 let aside = PathBuf::from(format!("{}.corrupt-{}", cfg.path.display(), now_ms()));

@@ -24,6 +24,7 @@ use crate::duration::Dur;
 use crate::metrics::{ClassLabel, KindLabel, ReasonLabel};
 use crate::mqtt::{self, LinkEvent};
 use crate::status::{now_ms, UPLINK_DOWN};
+use crate::store::Store;
 use crate::supervisor::policy::jittered;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -37,6 +38,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
+
+mod recovery;
+pub use recovery::Reopened;
 
 /// Status condition while the store fails to write or flush.
 pub const STORE_ERROR: &str = "store_error";
@@ -188,15 +192,21 @@ pub enum UplinkMsg {
     Connect(u64),
     /// A flush covering every seq up to `upto` finished (or failed).
     Flushed {
+        /// Which opening of the store it ran on (results from a closed one are ignored).
+        store_gen: u64,
         /// Highest seq the flush covers.
         upto: u64,
         /// The error, if it failed.
-        error: Option<String>,
+        error: Option<crate::store::StoreError>,
     },
     /// Send more (the replay pacing has room again).
     Pump,
     /// Watchdog, store check, status refresh.
     Tick,
+    /// Try to reopen the closed store.
+    Reopen,
+    /// A reopen attempt finished.
+    Reopened(Box<Reopened>),
 }
 
 /// The uplink actor.
@@ -215,6 +225,14 @@ pub struct UplinkState {
     durable: u64,
     /// A flush is running.
     flushing: bool,
+    /// Bumped at each reopen of the store.
+    store_gen: u64,
+    /// Set while the store is closed after a failure.
+    recovery: Option<recovery::Recovery>,
+    /// Delay before the next reopen attempt.
+    reopen_delay: Duration,
+    /// Limits the "message dropped" warnings while the store is closed.
+    droplog: crate::ratelog::RateLog,
     replay: DefaultDirectRateLimiter,
     pump_scheduled: bool,
     last_check: Instant,
@@ -262,8 +280,14 @@ impl Actor for UplinkActor {
         // A previous uplink may have inserted records it did not live to flush: flush before
         // treating everything in the store as committed, so nothing is sent that a crash could
         // still take back (and whose seq could then be reassigned).
-        ctx.store.db().flush_async().await?;
-        let durable = ctx.store.next_seq() - 1;
+        let mut failed = None;
+        let mut durable = 0;
+        if let Some(store) = ctx.store.get() {
+            match store.db().flush_async().await {
+                Ok(_) => durable = store.next_seq() - 1,
+                Err(e) => failed = Some(crate::store::StoreError::from(e)),
+            }
+        }
         let mut st = UplinkState {
             delay: cfg.reconnect_initial.get(),
             replay: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
@@ -274,11 +298,20 @@ impl Actor for UplinkActor {
             inserted: durable,
             durable,
             flushing: false,
+            store_gen: 0,
+            recovery: None,
+            reopen_delay: recovery::initial_delay(),
+            droplog: crate::ratelog::RateLog::new(Duration::from_secs(10)),
             pump_scheduled: false,
             last_check: Instant::now(),
             replayed: 0,
             last_tick: Instant::now(),
         };
+        match failed {
+            Some(e) => recovery::store_failed(&myself, &mut st, "flush", &e),
+            None if st.ctx.store.get().is_none() => recovery::start_closed(&myself, &mut st),
+            None => {}
+        }
         connect(&myself, &mut st, Duration::ZERO)?;
         myself.send_interval(Duration::from_secs(1), || UplinkMsg::Tick);
         Ok(st)
@@ -308,28 +341,27 @@ impl Actor for UplinkActor {
         match msg {
             UplinkMsg::Publish(out) => {
                 st.ctx.faults.check("uplink").await;
-                commit(st, *out);
+                commit(&myself, st, *out);
                 flush(&myself, st);
             }
-            UplinkMsg::Flushed { upto, error } => {
+            UplinkMsg::Flushed { store_gen, .. } if store_gen != st.store_gen => {}
+            UplinkMsg::Flushed { upto, error, .. } => {
                 st.flushing = false;
                 match error {
                     None => {
                         st.durable = st.durable.max(upto);
+                        recovery::healthy(st);
                         if st.ctx.status.has_condition(STORE_ERROR) {
                             st.ctx.status.condition(STORE_ERROR, None);
                         }
                     }
-                    Some(e) => {
-                        warn!(message = "Store flush failed; retrying.", error = %e);
-                        st.ctx
-                            .status
-                            .condition(STORE_ERROR, Some(format!("flush: {e}")));
-                    }
+                    Some(e) => recovery::store_failed(&myself, st, "flush", &e),
                 }
                 flush(&myself, st);
                 pump(&myself, st);
             }
+            UplinkMsg::Reopen => recovery::reopen(&myself, st),
+            UplinkMsg::Reopened(r) => recovery::reopened(&myself, st, *r),
             UplinkMsg::Link(gen, ev) if gen == st.gen => on_link(&myself, st, ev),
             UplinkMsg::Link(..) => {}
             UplinkMsg::Connect(gen) if gen == st.gen && st.session.is_none() => {
@@ -353,7 +385,7 @@ fn topic(ctx: &Ctx, rest: &str) -> String {
 /// The retained status payload for the current mode.
 pub fn status_payload(ctx: &Ctx, state: &str, reasons: &[String], since: i64) -> Vec<u8> {
     let scorer = ctx.scorer();
-    let ev = ctx.store.evicted();
+    let ev = evicted(ctx);
     json!({
         "state": state,
         "since": since,
@@ -428,7 +460,14 @@ fn drop_session(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, error: &str)
 }
 
 fn backlog(ctx: &Ctx) -> u64 {
-    ctx.store.stats().iter().map(|(_, s)| s.count).sum()
+    ctx.store
+        .get()
+        .map_or(0, |s| s.stats().iter().map(|(_, s)| s.count).sum())
+}
+
+/// Evictions per class (zero while the store is closed; they are persisted in it).
+fn evicted(ctx: &Ctx) -> [u64; 3] {
+    ctx.store.get().map_or([0; 3], |s| s.evicted())
 }
 
 fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
@@ -462,9 +501,10 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
         LinkEvent::Event(Event::Incoming(Packet::PubAck(ack))) => {
             s.last_progress = Instant::now();
             if let Some((class, seq)) = s.awaiting.remove(&ack.pkid) {
-                if let Err(e) = st.ctx.store.ack(class, seq) {
-                    // The record stays and is sent again later: a duplicate, never a loss.
-                    warn!(message = "Store delete failed after PUBACK.", seq, error = %e);
+                // Without the store (closed) or on failure the record stays and is sent again
+                // later: a duplicate, never a loss.
+                if let Some(Err(e)) = st.ctx.store.get().map(|store| store.ack(class, seq)) {
+                    recovery::store_failed(myself, st, "delete after PUBACK", &e);
                 }
             }
             pump(myself, st);
@@ -472,7 +512,7 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
         LinkEvent::Event(Event::Incoming(Packet::Publish(p)))
             if p.topic == topic(&st.ctx, RAW_REQUEST) =>
         {
-            raw_request(st, &p.payload);
+            raw_request(myself, st, &p.payload);
             flush(myself, st);
         }
         LinkEvent::Event(_) => {}
@@ -485,14 +525,15 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
 /// ids and seqs are made: the uplink's messages and the gateway's own alerts go through it.
 pub fn commit_message(
     ctx: &Ctx,
+    store: &Store,
     class: Class,
     sensor: &str,
     ts: i64,
     mut body: Map<String, Value>,
 ) -> Result<(u64, Vec<(Class, u64)>), crate::store::StoreError> {
     let t = topic(ctx, &format!("{}/{}", class.topic(), sensor));
-    let (gw, epoch) = (&ctx.cfg.gateway.id, ctx.store.epoch());
-    ctx.store.commit(class, &t, |seq| {
+    let (gw, epoch) = (&ctx.cfg.gateway.id, store.epoch());
+    store.commit(class, &t, |seq| {
         body.insert("id".into(), json!(format!("{gw}:{epoch}:{seq}")));
         body.insert("seq".into(), json!(seq));
         body.insert("ts".into(), json!(ts));
@@ -502,16 +543,27 @@ pub fn commit_message(
     })
 }
 
-fn commit(st: &mut UplinkState, out: Outbound) {
-    let ctx = &st.ctx;
+fn commit(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, out: Outbound) {
     let class = out.class;
+    let Some(store) = st.ctx.store.get() else {
+        recovery::count_dropped(st, 1);
+        if let Some(suppressed) = st.droplog.allow("store_closed", Instant::now()) {
+            warn!(
+                message = "Store closed; outbound message dropped.",
+                class = class.as_str(),
+                suppressed
+            );
+        }
+        return;
+    };
+    let ctx = &st.ctx;
     let sensor = out.sensor.clone();
-    let committed = commit_message(ctx, class, &sensor, out.ts, out.body);
+    let committed = commit_message(ctx, &store, class, &sensor, out.ts, out.body);
     match committed {
         Ok((seq, evicted)) => {
             st.inserted = seq;
             if let Some(samples) = out.raw {
-                if let Err(e) = ctx.store.raw.keep(&sensor, &samples) {
+                if let Err(e) = store.raw.keep(&sensor, &samples) {
                     ctx.status
                         .condition(STORE_ERROR, Some(format!("raw window: {e}")));
                 }
@@ -525,22 +577,15 @@ fn commit(st: &mut UplinkState, out: Outbound) {
             count_evictions(ctx, &evicted);
         }
         Err(e) => {
-            ctx.metrics
-                .uplink_dropped
-                .get_or_create(&ReasonLabel {
-                    reason: "store_error",
-                })
-                .inc();
-            ctx.status
-                .condition(STORE_ERROR, Some(format!("commit: {e}")));
-            warn!(message = "Store commit failed; message dropped.", class = class.as_str(), error = %e);
+            recovery::count_dropped(st, 1);
+            recovery::store_failed(myself, st, "commit", &e);
         }
     }
 }
 
 /// A `raw-request`: `{"sensor", "from", "to", "id"?}` → the kept raw samples of that span,
 /// committed as a `raw` message (with `"found": false` and no samples when none are kept).
-fn raw_request(st: &mut UplinkState, payload: &[u8]) {
+fn raw_request(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, payload: &[u8]) {
     #[derive(Deserialize)]
     struct Req {
         sensor: String,
@@ -560,7 +605,12 @@ fn raw_request(st: &mut UplinkState, payload: &[u8]) {
         }
     };
     st.ctx.metrics.feedback.get_or_create(&kind).inc();
-    let samples = match st.ctx.store.raw.between(&req.sensor, req.from, req.to) {
+    let Some(store) = st.ctx.store.get() else {
+        // The answer could not be committed while the store is closed.
+        st.ctx.metrics.feedback_dropped.get_or_create(&kind).inc();
+        return;
+    };
+    let samples = match store.raw.between(&req.sensor, req.from, req.to) {
         Ok(s) => s,
         Err(e) => {
             st.ctx
@@ -590,7 +640,7 @@ fn raw_request(st: &mut UplinkState, payload: &[u8]) {
         body,
         raw: None,
     };
-    commit(st, out);
+    commit(myself, st, out);
 }
 
 fn count_evictions(ctx: &Ctx, evicted: &[(Class, u64)]) {
@@ -608,13 +658,20 @@ fn flush(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
     if st.flushing || st.inserted <= st.durable {
         return;
     }
+    let Some(store) = st.ctx.store.get() else {
+        return;
+    };
     st.flushing = true;
     let upto = st.inserted;
-    let db = st.ctx.store.db();
-    let me = myself.clone();
+    let db = store.db();
+    let (me, store_gen) = (myself.clone(), st.store_gen);
     tokio::spawn(async move {
-        let error = db.flush_async().await.err().map(|e| e.to_string());
-        let _ = me.cast(UplinkMsg::Flushed { upto, error });
+        let error = db.flush_async().await.err().map(Into::into);
+        let _ = me.cast(UplinkMsg::Flushed {
+            store_gen,
+            upto,
+            error,
+        });
     });
 }
 
@@ -626,7 +683,9 @@ fn trace_id() -> String {
 
 fn pump(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
     let limit = st.ctx.cfg.uplink.inflight;
-    let store = st.ctx.store.clone();
+    let Some(store) = st.ctx.store.get() else {
+        return;
+    };
     let Some(s) = st.session.as_mut() else { return };
     if !s.connected {
         return;
@@ -655,10 +714,14 @@ fn pump(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
                 }
                 break;
             }
-            Err(e) => {
+            Err(e @ crate::store::StoreError::Decode(_)) => {
                 st.ctx
                     .status
                     .condition(STORE_ERROR, Some(format!("read: {e}")));
+                break;
+            }
+            Err(e) => {
+                recovery::store_failed(myself, st, "read", &e);
                 break;
             }
         };
@@ -701,11 +764,7 @@ fn pump(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
 
 fn publish_status(st: &mut UplinkState) {
     let (mode, since, reasons) = st.ctx.status.mode();
-    let key = (
-        mode.as_str().to_string(),
-        reasons.clone(),
-        st.ctx.store.evicted(),
-    );
+    let key = (mode.as_str().to_string(), reasons.clone(), evicted(&st.ctx));
     if st.last_status.as_ref() == Some(&key) {
         return;
     }
@@ -737,20 +796,24 @@ fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
         );
     }
     let ctx = st.ctx.clone();
+    let Some(store) = ctx.store.get() else {
+        publish_status(st);
+        return;
+    };
     if st.last_check.elapsed() >= ctx.cfg.store.check_every.get() {
         st.last_check = Instant::now();
         let cutoff = now_ms() - ctx.cfg.store.raw_retention.get().as_millis() as i64;
-        if let Err(e) = ctx.store.raw.expire(cutoff) {
+        if let Err(e) = store.raw.expire(cutoff) {
             ctx.status
                 .condition(STORE_ERROR, Some(format!("raw expiry: {e}")));
         }
-        match ctx.store.refresh() {
+        match store.refresh() {
             Ok(evicted) => count_evictions(&ctx, &evicted),
             Err(e) => ctx
                 .status
                 .condition(STORE_ERROR, Some(format!("size check: {e}"))),
         }
-        let fill = ctx.store.fill();
+        let fill = store.fill();
         let near = fill >= ctx.cfg.store.near_budget;
         if near != ctx.status.has_condition(STORE_NEAR_BUDGET) {
             ctx.status.condition(
@@ -760,12 +823,13 @@ fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
         }
     }
     let m = &ctx.metrics;
-    for (c, s) in ctx.store.stats() {
+    for (c, s) in store.stats() {
         m.store_backlog
             .get_or_create(&ClassLabel { class: c.as_str() })
             .set(s.count as i64);
     }
-    m.store_bytes.set(ctx.store.report().disk_bytes as i64);
+    m.store_bytes.set(store.report().disk_bytes as i64);
+    drop(store);
     let dt = st.last_tick.elapsed().as_secs_f64().max(1e-3);
     m.store_drain_per_second
         .set((st.replayed as f64 / dt) as i64);
