@@ -213,6 +213,15 @@ impl Gw {
 
     /// Starts the gateway with its store and log in `dir` (kept across restarts).
     pub fn start_in(dir: &Path, toml: &str) -> Self {
+        let gw = Self::start_unready_in(dir, toml);
+        wait_until(Duration::from_secs(30), "gateway /readyz", || {
+            gw.get("/readyz").0 == 200
+        });
+        gw
+    }
+
+    /// As [`Gw::start_in`], but waits only for `/healthz` (the gateway may run degraded).
+    pub fn start_unready_in(dir: &Path, toml: &str) -> Self {
         let http = free_port();
         let cfg = format!(
             "{toml}\n[http]\nbind = \"127.0.0.1:{http}\"\n[store]\npath = \"{}\"\n",
@@ -239,8 +248,8 @@ impl Gw {
             _tmp: None,
             proc: Proc(child),
         };
-        wait_until(Duration::from_secs(30), "gateway /readyz", || {
-            gw.get("/readyz").0 == 200
+        wait_until(Duration::from_secs(30), "gateway /healthz", || {
+            gw.get("/healthz").0 == 200
         });
         gw
     }

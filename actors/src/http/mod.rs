@@ -94,10 +94,13 @@ pub fn router(ctx: Arc<Ctx>) -> Router {
 }
 
 async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
-    if ctx.status.all_running(READY_STAGES) {
-        (StatusCode::OK, "ready\n").into_response()
-    } else {
+    if !ctx.status.all_running(READY_STAGES) {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+    } else if ctx.store.get().is_none() {
+        // Deciding, but nothing can be committed: not ready to be relied on.
+        (StatusCode::SERVICE_UNAVAILABLE, "store closed\n").into_response()
+    } else {
+        (StatusCode::OK, "ready\n").into_response()
     }
 }
 
