@@ -11,7 +11,7 @@ use std::time::Duration;
 
 /// `edgegw store inspect --path data`.
 fn inspect(data: &std::path::Path) -> std::process::Output {
-    std::process::Command::new(bin())
+    bin_command()
         .args(["store", "inspect", "--path"])
         .arg(data)
         .output()

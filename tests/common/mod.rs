@@ -19,6 +19,12 @@ pub fn bin() -> PathBuf {
     p
 }
 
+/// A command running [`bin`] without the harness's own `EDGEGW_*` variables (the gateway
+/// would read them as config overrides).
+pub fn bin_command() -> std::process::Command {
+    edgegw_chaos::harness::gateway_command(&bin())
+}
+
 /// The harness's gateway, started from [`bin`].
 pub struct Gw(edgegw_chaos::harness::Gw);
 

@@ -6,7 +6,7 @@
 //! fault-injection gateway from the workspace root, whose artifact path cargo reports. Peak
 //! memory is read from the kernel (`VmHWM`), never estimated.
 
-use super::{free_port, poll_until, wait_until, Proc};
+use super::{free_port, poll_until, Proc};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
@@ -64,6 +64,20 @@ fn build_gateway() -> PathBuf {
         .expect("cargo reported no edgegw executable")
 }
 
+/// A command running `bin` with the harness's own `EDGEGW_*` variables (`EDGEGW_BIN`,
+/// `EDGEGW_CHAOS_*`…) removed: the gateway reads every `EDGEGW_` variable as a config
+/// override and refuses one that is not `EDGEGW_<SECTION>__<KEY>`.
+pub fn gateway_command(bin: &Path) -> Command {
+    let mut c = Command::new(bin);
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("EDGEGW_") && !k.contains("__") {
+            c.env_remove(k.as_ref());
+        }
+    }
+    c
+}
+
 /// The `edgegw` binary running `run --config` on a generated config.
 pub struct Gw {
     /// The HTTP port (`/status`, `/metrics`, `/faults`).
@@ -106,7 +120,7 @@ impl Gw {
             .append(true)
             .open(dir.join("gateway.log"))
             .expect("open gateway.log");
-        let child = Command::new(gateway_bin())
+        let child = gateway_command(&gateway_bin())
             .args(["run", "--config"])
             .arg(&path)
             .env("RUST_LOG", "info")
@@ -120,9 +134,16 @@ impl Gw {
             tmp: None,
             proc: Proc(child),
         };
-        wait_until(Duration::from_secs(30), "gateway /readyz", || {
-            gw.get("/readyz").0 == 200
-        });
+        let ready = poll_until(Duration::from_secs(30), || gw.get("/readyz").0 == 200);
+        if !ready {
+            let log = gw.log();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            panic!(
+                "gateway not ready after 30 s; /status {}; log tail (newest first):\n{}",
+                gw.get("/status").1,
+                tail.join("\n")
+            );
+        }
         gw
     }
 
