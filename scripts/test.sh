@@ -19,7 +19,13 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features fault-injection -- -D warnings
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-# Unit, integration and black-box tests (no doc-tests: the crates have none).
+# The chaos scenarios (chaos/tests/) run the gateway binary this same command builds (the root
+# package's `edgegw`, with fault-injection): point them at it so they never start a nested
+# cargo build of their own.
+target_dir=${CARGO_TARGET_DIR:-$PWD/target}
+export EDGEGW_BIN="$target_dir/release/edgegw"
+# Unit, integration, black-box tests and the chaos scenarios (no doc-tests: the crates have
+# none).
 cargo test --workspace --release --features fault-injection --lib --bins --tests "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')

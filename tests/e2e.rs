@@ -397,10 +397,7 @@ fn config_errors_name_the_key_and_exit_2() {
             vec!["check-config".to_string(), p.display().to_string()],
             vec!["run".into(), "--config".into(), p.display().to_string()],
         ] {
-            let out = std::process::Command::new(bin())
-                .args(&args)
-                .output()
-                .unwrap();
+            let out = bin_command().args(&args).output().unwrap();
             let err = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
             assert!(
@@ -410,13 +407,13 @@ fn config_errors_name_the_key_and_exit_2() {
         }
     }
     let good = write(dir.path(), "good.toml", "[gateway]\nid = \"gw-7\"\n");
-    let out = std::process::Command::new(bin())
+    let out = bin_command()
         .args(["check-config"])
         .arg(&good)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let out = std::process::Command::new(bin())
+    let out = bin_command()
         .args(["check-config"])
         .arg(&good)
         .env("EDGEGW_INFERENCE__MAX_BATCH", "0")

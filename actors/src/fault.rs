@@ -32,7 +32,8 @@ pub enum Fault {
         /// How long to hang, ms.
         ms: u64,
     },
-    /// Spin on the CPU for this long inside the handler (a worker thread is lost meanwhile).
+    /// Spin on the CPU for this long inside the handler (a worker thread is lost meanwhile;
+    /// for `inference_worker`, the blocking thread candle runs on).
     HangCpu {
         /// How long to spin, ms.
         ms: u64,
@@ -138,8 +139,12 @@ impl Faults {
         match self.take(stage) {
             None | Some(Fault::FailStart) => {}
             Some(Fault::Panic) => panic!("injected fault: panic in stage {stage}"),
-            Some(Fault::HangAsync { ms }) | Some(Fault::HangCpu { ms }) => {
-                std::thread::sleep(Duration::from_millis(ms))
+            Some(Fault::HangAsync { ms }) => std::thread::sleep(Duration::from_millis(ms)),
+            Some(Fault::HangCpu { ms }) => {
+                let until = std::time::Instant::now() + Duration::from_millis(ms);
+                while std::time::Instant::now() < until {
+                    std::hint::spin_loop();
+                }
             }
         }
     }

@@ -1,9 +1,15 @@
 //! Fault injection for edgegw: the pieces the chaos scenarios, the tests and the demo use to
-//! break things on purpose.
+//! break things on purpose, and the harness that runs the real gateway against real brokers.
 //!
 //! # Layout
 //!
 //! - [`proxy`]: a TCP fault proxy between the gateway and a broker.
 //! - [`oracle`]: records what arrived upstream and judges it against what was committed.
+//! - [`harness`]: real mosquitto brokers and clients, the gateway binary, polling helpers.
+//! - [`scenario`]: the shared flow of a chaos scenario (rig, fault phase, drain, judge).
+//! - [`report`]: the per-scenario report (JSON lines).
+pub mod harness;
 pub mod oracle;
 pub mod proxy;
+pub mod report;
+pub mod scenario;

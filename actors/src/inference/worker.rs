@@ -69,7 +69,9 @@ impl Actor for InferenceWorker {
             scorer,
             fallback,
         } = msg;
-        st.ctx.faults.check("inference_worker").await;
+        // The worker's faults apply on the blocking thread, where candle runs (below): a hang
+        // there is what a stuck model looks like. Spinning in this async handler instead would
+        // hold a runtime thread, and with it possibly the pool task that must detect the hang.
         let started = Instant::now();
         let feats: Vec<Vec<f32>> = reqs
             .iter_mut()

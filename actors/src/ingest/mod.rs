@@ -147,12 +147,12 @@ impl Actor for IngestActor {
             ctx.cfg.gateway.id,
             std::process::id()
         );
-        let opts = mqtt::options(
-            &url,
-            &client_id,
-            cfg.keep_alive.get(),
-            cfg.max_payload_bytes + 1024,
-        );
+        // Read packets as large as a broker may carry (the embedded broker's limit), not just
+        // `ingest.max_payload_bytes`: a payload over our limit must be rejected and counted as
+        // `oversize`, not break the connection (a clean session then drops every message the
+        // broker had queued for us).
+        let max_packet = cfg.max_payload_bytes.max(ctx.cfg.broker.max_payload_bytes) + 1024;
+        let opts = mqtt::options(&url, &client_id, cfg.keep_alive.get(), max_packet);
         let (client, el) = mqtt::client(opts, 64);
         let me = myself.clone();
         let gate = ctx.ingest_gate.clone();

@@ -2,16 +2,13 @@
 //! that is read-only when the gateway starts. Real filesystems (tmpfs mounted by the test,
 //! which needs root or passwordless sudo), real mosquitto, the real binary.
 
-#![allow(clippy::unwrap_used)] // tests may unwrap: a failure here should stop the run loudly.
-
-mod common;
-
-use common::*;
+use edgegw_chaos::harness::*;
+use edgegw_chaos::report::Report;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A tmpfs of `size` mounted at `path`, unmounted on drop.
 struct Tmpfs {
@@ -98,6 +95,23 @@ fn store_state(gw: &Gw) -> String {
         .to_string()
 }
 
+/// A report for disk scenario `name`, filled from the judge's verdict.
+fn report(name: &str, injected: &str, gw: &Gw, v: &edgegw_chaos::oracle::Verdict) -> Report {
+    Report {
+        scenario: name.into(),
+        injected: vec![injected.to_string()],
+        produced: gw.status()["store"]["next_seq"].as_u64().unwrap_or(1) - 1,
+        delivered: v.delivered,
+        missing_count: v.missing.len(),
+        duplicated: v.duplicates,
+        max_duplicates: v.max_duplicates,
+        peak_rss_mib: gw.peak_rss_mib(),
+        rss_bound_mib: edgegw_chaos::scenario::RSS_BOUND_MIB,
+        pass: v.holds().is_ok(),
+        ..Report::default()
+    }
+}
+
 /// Judges everything `sub` recorded once every committed seq arrived.
 fn judge_all(gw: &Gw, sub: &Sub, max_duplicates: usize) -> edgegw_chaos::oracle::Verdict {
     let status = gw.status();
@@ -133,7 +147,7 @@ fn judge_all(gw: &Gw, sub: &Sub, max_duplicates: usize) -> edgegw_chaos::oracle:
 }
 
 #[test]
-fn a_full_disk_closes_the_store_counts_drops_and_recovers_when_space_returns() {
+fn disk_full() {
     let mq = Mosquitto::start();
     let url = mq.url();
     let dir = tempfile::tempdir().unwrap();
@@ -150,23 +164,19 @@ fn a_full_disk_closes_the_store_counts_drops_and_recovers_when_space_returns() {
     });
 
     let ballast = fs.fill(0);
+    // While full, the store cycles: closed, reopened (opening needs no space), closed again
+    // at the next failed flush. Each snapshot while closed must say so.
     wait_until(
         Duration::from_secs(30),
-        "store closed on a full disk",
-        || store_state(&gw) == "closed",
-    );
-    let s = gw.status();
-    assert_eq!(s["mode"]["state"], "degraded", "{s}");
-    assert!(
-        s["mode"]["reasons"].to_string().contains("store_error"),
-        "{s}"
+        "store closed on a full disk, gateway degraded",
+        || {
+            let s = gw.status();
+            s["store"]["state"] == "closed"
+                && s["mode"]["state"] == "degraded"
+                && s["mode"]["reasons"].to_string().contains("store_error")
+        },
     );
     assert_eq!(gw.get("/healthz").0, 200);
-    assert_eq!(
-        gw.get("/readyz").0,
-        503,
-        "not ready while nothing can be committed"
-    );
     // Decisions go on; what cannot be committed is counted.
     let d0 = gw.metric("edgegw_decisions_total");
     wait_until(
@@ -180,11 +190,13 @@ fn a_full_disk_closes_the_store_counts_drops_and_recovers_when_space_returns() {
     let dropped = gw.metric("edgegw_uplink_dropped_total{reason=\"store_error\"}");
 
     std::fs::remove_file(&ballast).unwrap();
+    let freed = Instant::now();
     wait_until(
         Duration::from_secs(90),
         "store reopened after space returned",
         || store_state(&gw) == "open",
     );
+    let reopen_s = freed.elapsed().as_secs_f64();
     let hw_reopen = gw.status()["store"]["next_seq"].as_u64().unwrap();
     wait_until(
         Duration::from_secs(30),
@@ -198,9 +210,19 @@ fn a_full_disk_closes_the_store_counts_drops_and_recovers_when_space_returns() {
         ["alert", "summary", "raw"].iter().all(|c| b[c] == 0)
     });
     let v = judge_all(&gw, &sub, 2 * 100);
-    println!(
-        "full disk: dropped {dropped}, delivered {}, duplicates {}",
-        v.delivered, v.duplicates
+    let mut r = report(
+        "disk_full",
+        "store on a 32 MiB tmpfs filled to the last byte, then the ballast removed",
+        &gw,
+        &v,
+    );
+    r.figures.insert("dropped_store_error".into(), dropped);
+    r.figures.insert("space_back_to_reopen_s".into(), reopen_s);
+    r.publish();
+    assert!(
+        r.peak_rss_mib < r.rss_bound_mib,
+        "peak RSS {} MiB",
+        r.peak_rss_mib
     );
     assert_eq!(gw.status()["mode"]["state"], "online");
     assert_eq!(gw.stop(), Some(0));
@@ -208,7 +230,7 @@ fn a_full_disk_closes_the_store_counts_drops_and_recovers_when_space_returns() {
 }
 
 #[test]
-fn a_store_read_only_at_start_is_kept_and_reopened_when_writable() {
+fn store_read_only_at_start() {
     let mq = Mosquitto::start();
     let url = mq.url();
     let dir = tempfile::tempdir().unwrap();
@@ -245,6 +267,11 @@ fn a_store_read_only_at_start_is_kept_and_reopened_when_writable() {
                 && s["mode"]["reasons"].to_string().contains("store_error")
         },
     );
+    assert_eq!(
+        gw.get("/readyz").0,
+        503,
+        "not ready while nothing can be committed"
+    );
     let d0 = gw.metric("edgegw_decisions_total");
     wait_until(Duration::from_secs(30), "decisions without a store", || {
         gw.metric("edgegw_decisions_total") > d0 + 20.0
@@ -259,9 +286,11 @@ fn a_store_read_only_at_start_is_kept_and_reopened_when_writable() {
     );
 
     fs.remount("rw");
+    let writable = Instant::now();
     wait_until(Duration::from_secs(90), "store reopened", || {
         store_state(&gw) == "open"
     });
+    let reopen_s = writable.elapsed().as_secs_f64();
     assert_eq!(gw.get("/readyz").0, 200);
     stop.store(true, Ordering::Relaxed);
     feed.join().unwrap();
@@ -272,6 +301,20 @@ fn a_store_read_only_at_start_is_kept_and_reopened_when_writable() {
     // The backlog held before the restart is among what arrived (the subscriber started
     // after it was committed, so judge from seq 1 on this store).
     let v = judge_all(&gw, &sub, 100);
+    let mut r = report(
+        "store_read_only_at_start",
+        "a store holding a backlog remounted read-only before the gateway starts, then read-write",
+        &gw,
+        &v,
+    );
+    r.figures.insert("held_before_restart".into(), held as f64);
+    r.figures.insert("writable_to_reopen_s".into(), reopen_s);
+    r.publish();
+    assert!(
+        r.peak_rss_mib < r.rss_bound_mib,
+        "peak RSS {} MiB",
+        r.peak_rss_mib
+    );
     assert!(
         v.delivered as u64 >= held,
         "{} delivered, {held} were held",
@@ -283,7 +326,7 @@ fn a_store_read_only_at_start_is_kept_and_reopened_when_writable() {
 
 /// Records held in the store at `data`, by `edgegw store inspect`.
 fn inspect_backlog(data: &Path) -> u64 {
-    let out = Command::new(bin())
+    let out = gateway_command(&gateway_bin())
         .args(["store", "inspect", "--path"])
         .arg(data)
         .output()
