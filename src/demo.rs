@@ -252,18 +252,10 @@ async fn subscribe_cloud(
 }
 
 fn restarts(ctx: &edgegw_actors::ctx::Ctx) -> u64 {
-    [
-        "ingest",
-        "sensors",
-        "sensor",
-        "inference",
-        "inference_worker",
-        "uplink",
-        "http",
-    ]
-    .iter()
-    .map(|s| ctx.metrics.restarts(s))
-    .sum()
+    edgegw_actors::metrics::RESTART_STAGES
+        .iter()
+        .map(|s| ctx.metrics.restarts(s))
+        .sum()
 }
 
 fn view(

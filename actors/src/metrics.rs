@@ -25,6 +25,17 @@ pub struct ClassLabel {
     pub class: &'static str,
 }
 
+/// Every stage label of `edgegw_actor_restarts_total` (a small fixed set).
+pub const RESTART_STAGES: &[&str] = &[
+    "ingest",
+    "sensors",
+    "sensor",
+    "inference",
+    "inference_worker",
+    "uplink",
+    "http",
+];
+
 /// `{stage}` label: `ingest`, `sensors`, `sensor`, `inference`, `inference_worker`, `uplink`, `http`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabel {

@@ -40,15 +40,7 @@ pub const GATEWAY: &str = "gw-01";
 /// sensors, the built-in model and a 16 MiB sled cache sits far below it.
 pub const RSS_BOUND_MIB: f64 = 400.0;
 /// Every supervised stage name that can appear in `edgegw_actor_restarts_total`.
-pub const RESTART_STAGES: &[&str] = &[
-    "ingest",
-    "sensors",
-    "sensor",
-    "inference",
-    "inference_worker",
-    "uplink",
-    "http",
-];
+pub use edgegw_actors::metrics::RESTART_STAGES;
 
 /// How a scenario's rig is configured.
 #[derive(Debug, Clone)]
