@@ -187,8 +187,8 @@ fn decisions_go_on_and_shutdown_is_bounded(gw: Gw, what: &str) {
         gw.metric("edgegw_decisions_total") > before + 100.0
             && gw.metric("edgegw_samples_ingested_total") > samples + 1000.0
     });
-    let failed = gw.metric("edgegw_telemetry_spans_dropped_total{reason=\"export_failed\"}");
-    let full = gw.metric("edgegw_telemetry_spans_dropped_total{reason=\"queue_full\"}");
+    let failed = gw.metric("edgegw_telemetry_spans_dropped_total{reason=\"export_failed\"}") + 0.0;
+    let full = gw.metric("edgegw_telemetry_spans_dropped_total{reason=\"queue_full\"}") + 0.0;
     let exported = gw.metric("edgegw_telemetry_spans_exported_total");
     let t = Instant::now();
     let code = gw.stop();

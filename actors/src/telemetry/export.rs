@@ -156,16 +156,11 @@ impl Thread {
         let mut log = RateLog::new(Duration::from_secs(30));
         let mut batch = Vec::with_capacity(MAX_BATCH);
         let mut due = Instant::now() + BATCH_INTERVAL;
+        // Whether the last export succeeded.
+        let mut healthy = true;
         loop {
             if self.stop.load(Ordering::Acquire) {
-                // Last export: what is queued now, one batch at a time.
-                while let Ok(s) = self.rx.try_recv() {
-                    batch.push(s);
-                    if batch.len() >= MAX_BATCH {
-                        self.export(&rt, &mut exporter, &mut batch, &mut log);
-                    }
-                }
-                self.export(&rt, &mut exporter, &mut batch, &mut log);
+                self.finish(&rt, &mut exporter, batch, healthy, &mut log);
                 return;
             }
             let wait = due.saturating_duration_since(Instant::now()).min(POLL);
@@ -173,34 +168,60 @@ impl Thread {
                 Ok(s) => {
                     batch.push(s);
                     if batch.len() >= MAX_BATCH {
-                        self.export(&rt, &mut exporter, &mut batch, &mut log);
+                        healthy = self.export(&rt, &mut exporter, &mut batch, &mut log);
                         due = Instant::now() + BATCH_INTERVAL;
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if Instant::now() >= due {
-                        self.export(&rt, &mut exporter, &mut batch, &mut log);
+                        if !batch.is_empty() {
+                            healthy = self.export(&rt, &mut exporter, &mut batch, &mut log);
+                        }
                         due = Instant::now() + BATCH_INTERVAL;
                     }
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    self.export(&rt, &mut exporter, &mut batch, &mut log);
+                    self.finish(&rt, &mut exporter, batch, healthy, &mut log);
                     return;
                 }
             }
         }
     }
 
-    /// Exports `batch` (emptied) under the timeout; counts the outcome.
+    /// The last exports, at shutdown: what is queued, batch by batch, while the collector
+    /// answers; once an export has failed the rest is counted as dropped without trying, so a
+    /// dead collector costs shutdown at most the export already running.
+    fn finish(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        exporter: &mut opentelemetry_otlp::SpanExporter,
+        mut rest: Vec<SpanData>,
+        mut healthy: bool,
+        log: &mut RateLog,
+    ) {
+        rest.extend(self.rx.try_iter().take(QUEUE_CAPACITY));
+        while !rest.is_empty() {
+            let tail = rest.split_off(rest.len().min(MAX_BATCH));
+            let mut batch = std::mem::replace(&mut rest, tail);
+            if healthy {
+                healthy = self.export(rt, exporter, &mut batch, log);
+            } else {
+                self.counters
+                    .drop_spans("export_failed", batch.len() as u64);
+            }
+        }
+    }
+
+    /// Exports `batch` (emptied) under the timeout; counts the outcome; true if it succeeded.
     fn export(
         &self,
         rt: &tokio::runtime::Runtime,
         exporter: &mut opentelemetry_otlp::SpanExporter,
         batch: &mut Vec<SpanData>,
         log: &mut RateLog,
-    ) {
+    ) -> bool {
         if batch.is_empty() {
-            return;
+            return true;
         }
         if let Some(r) = self.resource.lock().take() {
             exporter.set_resource(&r);
@@ -213,7 +234,7 @@ impl Thread {
         let error = match outcome {
             Ok(Ok(())) => {
                 self.counters.exported.inc_by(n);
-                return;
+                return true;
             }
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no answer within {EXPORT_TIMEOUT:?}"),
@@ -222,5 +243,6 @@ impl Thread {
         if let Some(suppressed) = log.allow("export_failed", Instant::now()) {
             warn!(message = "Span export failed; batch dropped.", endpoint = %self.endpoint, spans = n, %error, suppressed);
         }
+        false
     }
 }

@@ -174,3 +174,35 @@ fn no_endpoint_installs_nothing() {
     let cfg = crate::config::TelemetryConfig::default();
     assert!(Telemetry::start(&cfg).unwrap().is_none());
 }
+
+#[test]
+fn a_blackholed_collector_fills_the_queue_and_drops_are_counted() {
+    // Accepts connections and never answers.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = hole.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in hole.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let cfg = crate::config::TelemetryConfig {
+        otlp_endpoint: format!("http://127.0.0.1:{port}"),
+        sample_ratio: 1.0,
+        ..Default::default()
+    };
+    let t = Telemetry::start(&cfg).unwrap().unwrap();
+    let traces = t.traces();
+    // Four spans per decision: well past the queue while the first export hangs.
+    for _ in 0..2 * QUEUE_CAPACITY / 4 + MAX_BATCH {
+        decision(&traces, Outcome::Normal);
+    }
+    assert!(traces.counters().dropped("queue_full") > 0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while traces.counters().dropped("export_failed") == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(traces.counters().dropped("export_failed") >= MAX_BATCH as u64);
+    // Shutdown gives up or finishes, bounded either way; the queued rest is counted.
+    t.shutdown(SHUTDOWN_TIMEOUT);
+}
