@@ -15,6 +15,18 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 # The Debian package may start a system broker on 1883; the tests never use it (free ports only).
 
+# rotel, the OTLP collector of the trace tests (PyPI package shipping the `rotel-agent` binary).
+rotel_agent() {
+  command -v rotel-agent 2>/dev/null && return 0
+  python3 -c 'import os, rotel; p = os.path.join(os.path.dirname(rotel.__file__), "rotel-agent"); print(p) if os.access(p, os.X_OK) else exit(1)' 2>/dev/null
+}
+if ! rotel_agent >/dev/null; then
+  echo "installing rotel (PyPI package)…"
+  python3 -m pip install --quiet rotel
+fi
+ROTEL_AGENT="$(rotel_agent)" || { echo "rotel-agent not found after installing rotel" >&2; exit 1; }
+export ROTEL_AGENT
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --features fault-injection -- -D warnings
 log=$(mktemp)

@@ -151,6 +151,21 @@ mod tests {
             ("[summary]\nperiod = 60\n", &[], "summary.period"),
             ("[uplink]\nurl = \"http://x\"\n", &[], "uplink.url"),
             (
+                "[telemetry]\notlp_endpoint = \"127.0.0.1:4317\"\n",
+                &[],
+                "telemetry.otlp_endpoint",
+            ),
+            (
+                "[telemetry]\notlp_endpoint = \"http://\"\n",
+                &[],
+                "telemetry.otlp_endpoint",
+            ),
+            (
+                "[telemetry]\nsample_ratio = 1.5\n",
+                &[],
+                "telemetry.sample_ratio",
+            ),
+            (
                 "",
                 &[("EDGEGW_INFERENCE__MAX_BATCH", "0")],
                 "inference.max_batch",
@@ -164,6 +179,8 @@ mod tests {
         let e = load_str("", &[("EDGEGW_INFERENCE__MAX_BATCH", "0")]).unwrap_err();
         assert!(e.reason.contains("EDGEGW_INFERENCE__MAX_BATCH"), "{e}");
         assert_eq!(load_str("[broken", &[]).unwrap_err().key, "<syntax>");
+        let ok = "[telemetry]\notlp_endpoint = \"https://collector.local:4317\"\n";
+        assert!(load_str(ok, &[]).is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 use crate::config;
 use edgegw_actors::sim::{Fleet, FleetConfig};
 use edgegw_actors::status::now_ms;
+use edgegw_actors::telemetry::{self, Telemetry};
 use edgegw_actors::Gateway;
 use edgegw_chaos::proxy::FaultProxy;
 use parking_lot::Mutex;
@@ -82,7 +83,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     cfg.summary.period = edgegw_actors::duration::Dur::secs(10);
     cfg.uplink.reconnect_max = edgegw_actors::duration::Dur::secs(2);
     let gw_id = cfg.gateway.id.clone();
-    let gw = Gateway::start(cfg).await?;
+    // Traces when EDGEGW_TELEMETRY__OTLP_ENDPOINT is set; started off the async workers.
+    let tcfg = cfg.telemetry.clone();
+    let tel = tokio::task::spawn_blocking(move || Telemetry::start(&tcfg)).await??;
+    let gw = Gateway::start_traced(cfg, tel.as_ref().map(Telemetry::traces)).await?;
     let ctx = gw.ctx.clone();
 
     let cloud = Arc::new(Mutex::new(Cloud::default()));
@@ -153,6 +157,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     proxy.heal();
     eprintln!("\nStopping: draining decisions and the uplink backlog…");
     gw.shutdown(Duration::from_secs(15)).await;
+    if let Some(t) = tel {
+        // Bounded, and on a blocking thread: a hung exporter never holds a runtime worker.
+        let _ = tokio::task::spawn_blocking(move || t.shutdown(telemetry::SHUTDOWN_TIMEOUT)).await;
+    }
     let c = cloud.lock();
     let m = &ctx.metrics;
     println!(

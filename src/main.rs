@@ -1,5 +1,9 @@
 //! `edgegw`: the gateway process. Parses the command line, assembles the config, sets up
-//! logging, and runs one of the commands of `SPEC.md`.
+//! logging and trace export, and runs one of the commands of `SPEC.md`.
+//!
+//! Trace export (`run` only) is started before the async runtime and shut down after it has
+//! finished, on this thread, with a timeout: a hung exporter can delay the exit by at most
+//! [`telemetry::SHUTDOWN_TIMEOUT`], never block a runtime worker.
 //!
 //! Exit codes: 0 clean; 2 bad usage or bad config (the message names the problem); 1 fatal
 //! runtime error.
@@ -11,6 +15,7 @@ mod store_cmd;
 mod train;
 
 use clap::{Parser, Subcommand};
+use edgegw_actors::telemetry::{self, Telemetry};
 use edgegw_actors::Gateway;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,7 +73,16 @@ fn main() -> ExitCode {
                 Err(e) => return config_error(&e),
             };
             logging::init(&cfg.telemetry);
-            runtime().block_on(run(cfg))
+            // A broken exporter never stops the gateway: it runs untraced, said in the log.
+            let tel = Telemetry::start(&cfg.telemetry).unwrap_or_else(|e| {
+                tracing::error!(message = "Trace export unavailable; running without it.", error = %e);
+                None
+            });
+            let code = runtime().block_on(run(cfg, tel.as_ref().map(Telemetry::traces)));
+            if let Some(t) = tel {
+                t.shutdown(telemetry::SHUTDOWN_TIMEOUT);
+            }
+            code
         }
         Cmd::Demo(args) => {
             logging::init_quiet();
@@ -101,8 +115,8 @@ fn runtime() -> tokio::runtime::Runtime {
     }
 }
 
-async fn run(cfg: edgegw_actors::GatewayConfig) -> ExitCode {
-    let gw = match Gateway::start(cfg).await {
+async fn run(cfg: edgegw_actors::GatewayConfig, traces: Option<telemetry::Traces>) -> ExitCode {
+    let gw = match Gateway::start_traced(cfg, traces).await {
         Ok(g) => g,
         Err(edgegw_actors::StartError::Config(e)) => return config_error(&e),
         Err(e) => {

@@ -259,12 +259,16 @@ impl TelemetryConfig {
             "telemetry.sample_ratio",
             "must be between 0 and 1",
         )?;
+        let e = &self.otlp_endpoint;
+        let host = e
+            .strip_prefix("http://")
+            .or_else(|| e.strip_prefix("https://"))
+            .map(|rest| rest.split(['/', ':']).next().unwrap_or(""));
         check(
-            self.otlp_endpoint.is_empty()
-                || self.otlp_endpoint.starts_with("http://")
-                || self.otlp_endpoint.starts_with("https://"),
+            e.is_empty()
+                || (host.is_some_and(|h| !h.is_empty()) && !e.contains(char::is_whitespace)),
             "telemetry.otlp_endpoint",
-            "must be empty or an http:// or https:// URL",
+            "must be empty or an http:// or https:// URL with a host (the collector's OTLP/gRPC port)",
         )
     }
 }

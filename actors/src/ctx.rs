@@ -79,15 +79,31 @@ pub struct Ctx {
     pub baselines: Mutex<HashMap<Arc<str>, BaselineSnapshot>>,
     /// In-flight budget of ingest payloads (see [`crate::flow`]).
     pub ingest_gate: Arc<crate::flow::Gate>,
+    /// Decision traces, when OTLP export runs (`None`: no spans, no sampling).
+    pub traces: Option<crate::telemetry::Traces>,
 }
 
 impl Ctx {
     /// A context for `cfg` using `scorer` and `store`.
     pub fn new(cfg: GatewayConfig, scorer: Scorer, store: StoreSlot) -> Arc<Self> {
+        Self::traced(cfg, scorer, store, None)
+    }
+
+    /// Like [`Ctx::new`], emitting decision traces through `traces`.
+    pub fn traced(
+        cfg: GatewayConfig,
+        scorer: Scorer,
+        store: StoreSlot,
+        traces: Option<crate::telemetry::Traces>,
+    ) -> Arc<Self> {
         let ingest_gate = crate::flow::Gate::new(cfg.ingest.max_inflight_bytes);
+        let spans = traces
+            .as_ref()
+            .map(|t| t.counters().clone())
+            .unwrap_or_default();
         Arc::new(Ctx {
             cfg: Arc::new(cfg),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::with_spans(spans)),
             status: Arc::new(StatusBoard::default()),
             faults: Arc::new(Faults::default()),
             stages: Stages::default(),
@@ -96,6 +112,7 @@ impl Ctx {
             scorer: RwLock::new(Arc::new(scorer)),
             baselines: Mutex::new(HashMap::new()),
             ingest_gate,
+            traces,
         })
     }
 

@@ -13,6 +13,8 @@
 //! - [`store`]: the sled store, source of truth for everything outbound; dead letters.
 //! - [`uplink`]: commits to the store and publishes upstream, forgetting a record on its PUBACK.
 //! - [`http`]: `/healthz`, `/readyz`, `/status`, `/metrics`.
+//! - [`telemetry`]: decision traces, sampled at decision time, exported over OTLP/gRPC from
+//!   their own thread.
 //! - [`sim`]: a deterministic simulated sensor fleet (demo, training, tests).
 //! - [`metrics`], [`status`], [`deadletter`], [`fault`]: shared instruments and state.
 
@@ -36,6 +38,7 @@ pub mod status;
 pub mod store;
 pub mod supervisor;
 pub mod system;
+pub mod telemetry;
 pub mod uplink;
 
 pub use config::{ConfigError, GatewayConfig};

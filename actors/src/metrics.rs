@@ -105,6 +105,8 @@ pub struct Metrics {
     pub feedback_dropped: Family<KindLabel, Counter>,
     /// Sensors with a live window actor.
     pub sensors_active: Gauge,
+    /// Trace spans exported and dropped (shared with the export thread).
+    pub spans: crate::telemetry::SpanCounters,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -121,6 +123,11 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every instrument.
     pub fn new() -> Self {
+        Self::with_spans(crate::telemetry::SpanCounters::default())
+    }
+
+    /// Like [`Metrics::new`], registering the span counters of a running trace export.
+    pub fn with_spans(spans: crate::telemetry::SpanCounters) -> Self {
         let mut r = Registry::default();
         macro_rules! reg {
             ($name:literal, $help:literal, $m:expr) => {{
@@ -252,6 +259,18 @@ impl Metrics {
                 "Sensors with a live window actor.",
                 Gauge::default()
             ),
+            spans: crate::telemetry::SpanCounters {
+                exported: reg!(
+                    "edgegw_telemetry_spans_exported",
+                    "Trace spans accepted by the OTLP collector.",
+                    spans.exported
+                ),
+                dropped: reg!(
+                    "edgegw_telemetry_spans_dropped",
+                    "Trace spans dropped, by reason: queue_full, export_failed, untracked.",
+                    spans.dropped
+                ),
+            },
             registry: Registry::default(),
         };
         Metrics { registry: r, ..m }
@@ -312,6 +331,7 @@ mod tests {
             "edgegw_actor_restarts_total{stage=\"inference\"} 1",
             "edgegw_decision_latency_seconds_bucket",
             "edgegw_sensors_active",
+            "edgegw_telemetry_spans_exported_total 0",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

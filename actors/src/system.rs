@@ -113,7 +113,16 @@ pub(crate) fn store_replaced(ctx: &Ctx, why: &str) {
 impl Gateway {
     /// Validates `cfg`, starts the embedded broker if configured, loads the model and starts
     /// the supervision tree.
-    pub async fn start(mut cfg: GatewayConfig) -> Result<Gateway, StartError> {
+    pub async fn start(cfg: GatewayConfig) -> Result<Gateway, StartError> {
+        Self::start_traced(cfg, None).await
+    }
+
+    /// Like [`Gateway::start`], emitting decision traces through `traces` (see
+    /// [`crate::telemetry`]).
+    pub async fn start_traced(
+        mut cfg: GatewayConfig,
+        traces: Option<crate::telemetry::Traces>,
+    ) -> Result<Gateway, StartError> {
         cfg.validate()?;
         let broker = if cfg.broker.embedded {
             let c = cfg.broker.clone();
@@ -153,7 +162,7 @@ impl Gateway {
             }
             Err(e) => return Err(e.into()),
         };
-        let ctx = Ctx::new(cfg, scorer, slot);
+        let ctx = Ctx::traced(cfg, scorer, slot, traces);
         if let Some(why) = recovered {
             store_replaced(&ctx, &why);
         }

@@ -19,7 +19,7 @@
 //!   3. every stage running at the end, none escalated (scenarios that expect escalation
 //!      check it themselves during the fault phase);
 //!   4. peak RSS (`VmHWM`, max over gateway runs) below the stated bound;
-//!   5. a clean SIGTERM exit (code 0).
+//!   5. a clean SIGTERM exit (code 0) within the stated bound.
 //! - Timings are recorded (recovery times), never judged here.
 
 use crate::harness::{feeder_with, poll_until, Gw, Mosquitto, Sub};
@@ -39,6 +39,9 @@ pub const GATEWAY: &str = "gw-01";
 /// Peak RSS bound, MiB, unless a scenario states another: the gateway with a handful of
 /// sensors, the built-in model and a 16 MiB sled cache sits far below it.
 pub const RSS_BOUND_MIB: f64 = 400.0;
+/// SIGTERM-to-exit bound unless a scenario states another: the gateway gives its stages 10 s
+/// and its trace exporter 3 s, then exits.
+pub const SHUTDOWN_BOUND: Duration = Duration::from_secs(15);
 /// Every supervised stage name that can appear in `edgegw_actor_restarts_total`.
 pub use edgegw_actors::metrics::RESTART_STAGES;
 
@@ -59,6 +62,8 @@ pub struct Settings {
     pub extra: String,
     /// The peak RSS bound asserted, MiB.
     pub rss_bound_mib: f64,
+    /// How long the final SIGTERM may take, asserted.
+    pub shutdown_bound: Duration,
 }
 
 impl Default for Settings {
@@ -71,6 +76,7 @@ impl Default for Settings {
             store: String::new(),
             extra: String::new(),
             rss_bound_mib: RSS_BOUND_MIB,
+            shutdown_bound: SHUTDOWN_BOUND,
         }
     }
 }
@@ -342,9 +348,16 @@ impl Rig {
         self.check(peak > 0.0 && peak < bound, || {
             format!("peak RSS {peak:.1} MiB, bound {bound} MiB")
         });
+        let t0 = Instant::now();
         let code = gw.stop();
+        let took = t0.elapsed();
+        self.figure("shutdown_s", took.as_secs_f64());
         self.check(code == Some(0), || {
             format!("gateway exit code {code:?}, not 0")
+        });
+        let bound = self.settings.shutdown_bound;
+        self.check(took < bound, || {
+            format!("SIGTERM took {took:?}, bound {bound:?}")
         });
         self.report.wall_s = self.started.elapsed().as_secs_f64();
         self.report.pass = self.report.failures.is_empty();

@@ -24,6 +24,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use crate::telemetry::Stamps;
+
 /// `[inference]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -100,8 +102,9 @@ pub struct ScoreRequest {
     pub features: Vec<f32>,
     /// The window the features describe.
     pub stats: WindowStats,
-    /// When ingest received the sample that completed the window.
-    pub received: Instant,
+    /// When ingest received the sample that completed the window, when its sensor began on
+    /// it, and when the features were ready (for the decision latency and its trace).
+    pub stamps: Stamps,
     /// Where the decision goes.
     pub reply: ActorRef<SensorMsg>,
 }
@@ -123,4 +126,6 @@ pub struct Scored {
     pub fallback: bool,
     /// Size of the batch it ran in.
     pub batch: usize,
+    /// When that batch started and finished running through the scorer.
+    pub ran: (Instant, Instant),
 }

@@ -86,11 +86,12 @@ impl Actor for InferenceWorker {
         })
         .await
         .map_err(|e| format!("inference worker panicked: {e}"))?;
+        let ran = (started, Instant::now());
         let m = &st.ctx.metrics;
         let n = reqs.len();
         m.inferences.inc_by(n as u64);
         m.inference_batch_size.observe(n as f64);
-        m.inference_seconds.observe(started.elapsed().as_secs_f64());
+        m.inference_seconds.observe((ran.1 - ran.0).as_secs_f64());
         let (scores, used, error) = match result {
             Ok(s) if s.len() == n => (s, scorer, None),
             Ok(s) => {
@@ -126,6 +127,7 @@ impl Actor for InferenceWorker {
                 model_version: used.version().to_string(),
                 fallback: is_fallback,
                 batch: n,
+                ran,
             })));
         }
         let _ = st.pool.cast(PoolMsg::Done {

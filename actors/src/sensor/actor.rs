@@ -4,6 +4,9 @@
 //! one feature vector sent to the inference pool; per decision, one threshold comparison.
 //! Decisions come back as messages ([`SensorMsg::Scored`]), so the actor never waits on the
 //! model. Alerts of one sensor are spaced by `alert_cooldown`; suppressed ones are counted.
+//! With trace export on, each decision is sampled once its outcome is known (alerts always)
+//! and only a sampled one has spans built ([`crate::telemetry`]); the data path records a few
+//! `Instant`s for them, nothing per sample.
 
 use super::raw::RawCapture;
 use super::summary::PeriodSummary;
@@ -11,9 +14,10 @@ use super::tracker::{Step, Tracker};
 use super::window::WindowStats;
 use super::SampleBatch;
 use crate::ctx::Ctx;
-use crate::inference::{PoolMsg, ScoreRequest, Scored};
+use crate::inference::{PoolMsg, ScoreRequest, Scored, Stamps};
 use crate::metrics::ReasonLabel;
 use crate::ratelog::RateLog;
+use crate::telemetry::{DecisionTrace, Outcome, TraceLink};
 use crate::uplink::{Class, Outbound, UplinkMsg};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::{json, Map, Value};
@@ -118,6 +122,13 @@ impl Actor for SensorActor {
 fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleBatch) {
     let ctx = st.ctx.clone();
     let m = &ctx.metrics;
+    // Trace timestamps are taken only when traces are exported.
+    let traced = ctx.traces.is_some();
+    let handled = if traced {
+        Instant::now()
+    } else {
+        batch.received
+    };
     for s in batch.samples {
         let step = match st.tracker.push(s) {
             Ok(step) => step,
@@ -156,7 +167,11 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
             sensor: st.sensor.clone(),
             features,
             stats,
-            received: batch.received,
+            stamps: Stamps {
+                received: batch.received,
+                handled,
+                ready: if traced { Instant::now() } else { handled },
+            },
             reply: myself.clone(),
         };
         if !st.ctx.stages.inference.cast(PoolMsg::Score(Box::new(req))) {
@@ -178,12 +193,14 @@ fn save_baseline(st: &mut SensorState) {
 }
 
 fn on_scored(st: &mut SensorState, s: Scored) {
+    let now = Instant::now();
     let m = &st.ctx.metrics;
     m.decisions.inc();
     m.decision_latency_seconds
-        .observe(s.req.received.elapsed().as_secs_f64());
+        .observe(now.duration_since(s.req.stamps.received).as_secs_f64());
     let threshold = s.threshold;
     if s.score <= threshold {
+        trace(st, &s, now, Outcome::Normal);
         st.tracker.adapt(&s.req.stats);
         st.since_save += 1;
         if st.since_save >= SAVE_EVERY {
@@ -191,12 +208,12 @@ fn on_scored(st: &mut SensorState, s: Scored) {
         }
         return;
     }
-    let now = Instant::now();
     if st
         .last_alert
         .is_some_and(|t| now.duration_since(t) < st.cooldown)
     {
         m.alerts_suppressed.inc();
+        trace(st, &s, now, Outcome::Suppressed);
         return;
     }
     st.last_alert = Some(now);
@@ -225,7 +242,8 @@ fn on_scored(st: &mut SensorState, s: Scored) {
         body.insert("fallback".into(), json!(true));
     }
     let alert_end = w.end_ts;
-    send_up(st, Class::Alert, alert_end, body, None);
+    let link = trace(st, &s, now, Outcome::Alert);
+    send_up(st, Class::Alert, alert_end, body, None, link);
     let cfg = &st.ctx.cfg.sensors;
     if cfg.raw_on_alert && st.capture.is_none() {
         let c = RawCapture::new(
@@ -257,7 +275,7 @@ fn send_raw(st: &SensorState, c: RawCapture) {
     let samples: Vec<Value> = c.samples.iter().map(|s| json!([s.ts, s.v])).collect();
     body.insert("samples".into(), Value::Array(samples));
     let keep = c.samples.iter().map(|s| (s.ts, s.v)).collect();
-    send_up(st, Class::Raw, last.ts, body, Some(keep));
+    send_up(st, Class::Raw, last.ts, body, Some(keep), None);
 }
 
 fn on_summarize(st: &mut SensorState, start: i64, end: i64) {
@@ -281,7 +299,7 @@ fn on_summarize(st: &mut SensorState, start: i64, end: i64) {
         "model".into(),
         json!({"name": scorer.name(), "version": scorer.version()}),
     );
-    send_up(st, Class::Summary, end, body, None);
+    send_up(st, Class::Summary, end, body, None, None);
 }
 
 fn send_up(
@@ -290,6 +308,7 @@ fn send_up(
     ts: i64,
     body: Map<String, Value>,
     raw: Option<Vec<(i64, f64)>>,
+    trace: Option<TraceLink>,
 ) {
     let out = Outbound {
         class,
@@ -297,6 +316,7 @@ fn send_up(
         ts,
         body,
         raw,
+        trace,
     };
     if !st.ctx.stages.uplink.cast(UplinkMsg::Publish(Box::new(out))) {
         st.ctx
@@ -307,6 +327,25 @@ fn send_up(
             })
             .inc();
     }
+}
+
+/// Emits the decision's trace if it is sampled (alerts always, others by ratio); returns its
+/// `decision` span, under which the uplink hangs the record's commit and publish.
+fn trace(st: &SensorState, s: &Scored, from: Instant, outcome: Outcome) -> Option<TraceLink> {
+    let traces = st.ctx.traces.as_ref()?;
+    if !traces.sample(outcome == Outcome::Alert) {
+        return None;
+    }
+    Some(traces.decision(&DecisionTrace {
+        sensor: &st.sensor,
+        stamps: s.req.stamps,
+        window: (s.req.stats.n, s.req.stats.end_ts),
+        batch: (s.ran.0, s.ran.1, s.batch),
+        model: (&s.model_name, &s.model_version, s.fallback),
+        score: (s.score, s.threshold),
+        outcome,
+        decided_from: from,
+    }))
 }
 
 /// Rounds to 6 significant decimals so payloads stay short and stable.

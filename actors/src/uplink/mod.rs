@@ -17,6 +17,10 @@
 //! - Reconnects back off exponentially with jitter; a connected session with messages in
 //!   flight and no PUBACK for `ack_timeout` is torn down and rebuilt (watchdog). At most
 //!   `inflight` messages await a PUBACK at once.
+//! - A traced alert (see [`crate::telemetry`]) carries its trace id in `trace_id`; its
+//!   `store.commit` span runs from its commit to the flush covering it, its `uplink.publish`
+//!   span from its publish to its PUBACK, both kept in a bounded map ([`InFlight`]). Every
+//!   other message gets a fresh random trace id.
 
 use crate::config::{check, ConfigError};
 use crate::ctx::Ctx;
@@ -26,6 +30,7 @@ use crate::mqtt::{self, LinkEvent};
 use crate::status::{now_ms, UPLINK_DOWN};
 use crate::store::Store;
 use crate::supervisor::policy::jittered;
+use crate::telemetry::{InFlight, TraceLink};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rand::Rng;
@@ -179,6 +184,8 @@ pub struct Outbound {
     pub body: Map<String, Value>,
     /// For raw windows: the samples, also kept in the store for `raw-request`s.
     pub raw: Option<Vec<(i64, f64)>>,
+    /// The decision's trace, when it was sampled: its id becomes `trace_id`.
+    pub trace: Option<TraceLink>,
 }
 
 /// Messages of the uplink actor.
@@ -239,7 +246,12 @@ pub struct UplinkState {
     /// Backlog messages sent since the last tick, for the drain-rate gauge.
     replayed: u64,
     last_tick: Instant,
+    /// Traced records between commit and PUBACK, for their last two spans.
+    traced: InFlight,
 }
+
+/// Traced records followed at once (beyond, the oldest are forgotten and counted).
+const TRACED_RECORDS: usize = 1024;
 
 struct Session {
     client: AsyncClient,
@@ -291,6 +303,7 @@ impl Actor for UplinkActor {
         let mut st = UplinkState {
             delay: cfg.reconnect_initial.get(),
             replay: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+            traced: InFlight::new(ctx.traces.clone(), TRACED_RECORDS),
             ctx,
             session: None,
             gen: 0,
@@ -350,6 +363,7 @@ impl Actor for UplinkActor {
                 match error {
                     None => {
                         st.durable = st.durable.max(upto);
+                        st.traced.durable(upto);
                         recovery::healthy(st);
                         if st.ctx.status.has_condition(STORE_ERROR) {
                             st.ctx.status.condition(STORE_ERROR, None);
@@ -501,6 +515,7 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
         LinkEvent::Event(Event::Incoming(Packet::PubAck(ack))) => {
             s.last_progress = Instant::now();
             if let Some((class, seq)) = s.awaiting.remove(&ack.pkid) {
+                st.traced.acked(seq);
                 // Without the store (closed) or on failure the record stays and is sent again
                 // later: a duplicate, never a loss.
                 if let Some(Err(e)) = st.ctx.store.get().map(|store| store.ack(class, seq)) {
@@ -529,7 +544,20 @@ pub fn commit_message(
     class: Class,
     sensor: &str,
     ts: i64,
+    body: Map<String, Value>,
+) -> Result<(u64, Vec<(Class, u64)>), crate::store::StoreError> {
+    commit_traced(ctx, store, class, sensor, ts, body, None)
+}
+
+/// [`commit_message`] with the given `trace_id` (32 hex digits) instead of a random one.
+pub fn commit_traced(
+    ctx: &Ctx,
+    store: &Store,
+    class: Class,
+    sensor: &str,
+    ts: i64,
     mut body: Map<String, Value>,
+    trace: Option<String>,
 ) -> Result<(u64, Vec<(Class, u64)>), crate::store::StoreError> {
     let t = topic(ctx, &format!("{}/{}", class.topic(), sensor));
     let (gw, epoch) = (&ctx.cfg.gateway.id, store.epoch());
@@ -537,7 +565,8 @@ pub fn commit_message(
         body.insert("id".into(), json!(format!("{gw}:{epoch}:{seq}")));
         body.insert("seq".into(), json!(seq));
         body.insert("ts".into(), json!(ts));
-        body.insert("trace_id".into(), json!(trace_id()));
+        let id = trace.unwrap_or_else(trace_id);
+        body.insert("trace_id".into(), json!(id));
         body.insert("sensor".into(), json!(sensor));
         Value::Object(body).to_string().into_bytes()
     })
@@ -558,10 +587,15 @@ fn commit(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, out: Outbound) {
     };
     let ctx = &st.ctx;
     let sensor = out.sensor.clone();
-    let committed = commit_message(ctx, &store, class, &sensor, out.ts, out.body);
+    let since = Instant::now();
+    let id = out.trace.map(|l| l.trace_id_hex());
+    let committed = commit_traced(ctx, &store, class, &sensor, out.ts, out.body, id);
     match committed {
         Ok((seq, evicted)) => {
             st.inserted = seq;
+            if let Some(link) = out.trace {
+                st.traced.inserted(seq, link, since);
+            }
             if let Some(samples) = out.raw {
                 if let Err(e) = store.raw.keep(&sensor, &samples) {
                     ctx.status
@@ -639,6 +673,7 @@ fn raw_request(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, payload: &[u8
         ts: req.to,
         body,
         raw: None,
+        trace: None,
     };
     commit(myself, st, out);
 }
@@ -738,6 +773,7 @@ fn pump(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
         {
             Ok(()) => {
                 s.unnumbered.push_back((r.class, r.seq));
+                st.traced.published(r.seq);
                 st.ctx
                     .metrics
                     .uplink_bytes

@@ -22,12 +22,14 @@ pub fn set_gateway_bin(path: impl Into<PathBuf>) {
     let _ = GATEWAY_BIN.set(path.into());
 }
 
-/// The `edgegw` binary to test: [`set_gateway_bin`]'s path, else env `EDGEGW_BIN`, else the
-/// release build with `--features fault-injection` (built on first use).
+/// The `edgegw` binary to test: [`set_gateway_bin`]'s path, else env `EDGEGW_BIN` (a relative
+/// path is taken from the workspace root, where the user typed it, not from the test's own
+/// working directory), else the release build with `--features fault-injection` (built on
+/// first use).
 pub fn gateway_bin() -> PathBuf {
     GATEWAY_BIN
         .get_or_init(|| match std::env::var_os("EDGEGW_BIN") {
-            Some(p) if !p.is_empty() => PathBuf::from(p),
+            Some(p) if !p.is_empty() => Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p),
             _ => build_gateway(),
         })
         .clone()

@@ -14,6 +14,7 @@
 
 mod clients;
 mod gw;
+pub mod rotel;
 
 pub use clients::{feeder, feeder_with, publish_once, Pub, Sub};
 pub use gw::{gateway_bin, gateway_command, metric_in, set_gateway_bin, Gw};

@@ -16,3 +16,4 @@ mod ingest;
 mod network;
 mod process;
 mod stages;
+mod telemetry;
