@@ -119,7 +119,6 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let mut out = Vec::new();
     let mut last_view = Instant::now() - Duration::from_secs(10);
-    let mut prev = (0u64, 0u64, Instant::now());
     let mut stop = std::pin::pin!(tokio::signal::ctrl_c());
     eprintln!(
         "edgegw demo: {} sensors at {} Hz for {} s; broker {broker}, http http://{http}/status",
@@ -146,12 +145,7 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         publish(&client, &fleet, &out);
         if last_view.elapsed() >= Duration::from_secs(if tty { 1 } else { 5 }) {
             last_view = Instant::now();
-            let m = &ctx.metrics;
-            let (s, d) = (m.samples_ingested.get(), m.decisions.get());
-            let dt = prev.2.elapsed().as_secs_f64().max(1e-3);
-            let rates = ((s - prev.0) as f64 / dt, (d - prev.1) as f64 / dt);
-            prev = (s, d, Instant::now());
-            view(tty, &ctx, &cloud.lock(), &fleet, el, rates, proxy.is_cut());
+            view(tty, &ctx, &cloud.lock(), &fleet, el, proxy.is_cut());
         }
     }
     proxy.heal();
@@ -272,10 +266,14 @@ fn view(
     cloud: &Cloud,
     fleet: &Fleet,
     el: Duration,
-    rates: (f64, f64),
     cut: bool,
 ) {
     let m = &ctx.metrics;
+    // The same figures /status shows.
+    let f = ctx.rates.figures();
+    let p99 = f
+        .decision_latency_p99_ms
+        .map_or_else(|| "-".to_string(), |ms| format!("{ms:.2} ms"));
     let (mode, _, reasons) = ctx.status.mode();
     let backlog: i64 = ["alert", "summary", "raw"]
         .iter()
@@ -292,8 +290,8 @@ fn view(
     };
     if !tty {
         println!(
-            "t={:>4.0}s samples/s={:>7.0} decisions/s={:>6.0} alerts={} uplink={uplink} backlog={backlog} cloud_alerts={} restarts={} mode={}",
-            el.as_secs_f64(), rates.0, rates.1, m.alerts.get(), cloud.alerts, restarts(ctx), mode.as_str()
+            "t={:>4.0}s samples/s={:>7.0} decisions/s={:>6.0} p99={p99} alerts={} uplink={uplink} backlog={backlog} cloud_alerts={} restarts={} mode={}",
+            el.as_secs_f64(), f.samples_per_sec, f.decisions_per_sec, m.alerts.get(), cloud.alerts, restarts(ctx), mode.as_str()
         );
         return;
     }
@@ -306,13 +304,17 @@ fn view(
     );
     s += &format!(
         "  samples/s        {:>10.0}      sensors active  {}\n",
-        rates.0,
+        f.samples_per_sec,
         m.sensors_active.get()
     );
     s += &format!(
         "  decisions/s      {:>10.0}      decisions       {}\n",
-        rates.1,
+        f.decisions_per_sec,
         m.decisions.get()
+    );
+    s += &format!(
+        "  p99 decision     {:>10}      alerts/min      {:.1}\n",
+        p99, f.alerts_per_min
     );
     s += &format!(
         "  alerts raised    {:>10}      suppressed      {}\n",

@@ -88,6 +88,17 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
     publish_fleet(mq.port, &fleet, &out, 20);
     settle(&gw, total as f64);
 
+    // The operator figures of /status come from the same instruments, over their windows.
+    let mut figures = serde_json::Value::Null;
+    wait_until(Duration::from_secs(10), "figures on /status", || {
+        figures = gw.status()["figures"].clone();
+        figures["alerts_per_min"].as_f64().is_some_and(|a| a > 0.0)
+    });
+    println!("/status figures after the run: {figures}");
+    let p99 = figures["decision_latency_p99_ms"].as_f64().unwrap();
+    assert!(p99 > 0.0 && p99 < 10_000.0, "p99 {p99} ms");
+    assert!(figures["window_s"].as_f64().unwrap() > 0.0);
+
     let decisions = gw.metric("edgegw_decisions_total");
     wait_until(Duration::from_secs(20), "alerts upstream", || {
         sub.json("/alerts/").len() as f64 >= gw.metric("edgegw_alerts_total")

@@ -81,6 +81,8 @@ pub struct Ctx {
     pub ingest_gate: Arc<crate::flow::Gate>,
     /// Decision traces, when OTLP export runs (`None`: no spans, no sampling).
     pub traces: Option<crate::telemetry::Traces>,
+    /// The last minute of readings behind the operator figures of `/status`.
+    pub rates: crate::metrics::rates::Rates,
 }
 
 impl Ctx {
@@ -113,6 +115,7 @@ impl Ctx {
             baselines: Mutex::new(HashMap::new()),
             ingest_gate,
             traces,
+            rates: Default::default(),
         })
     }
 

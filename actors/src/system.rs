@@ -49,6 +49,17 @@ pub struct Gateway {
     pub broker: Option<SocketAddr>,
     root: ActorRef<RootMsg>,
     join: JoinHandle<()>,
+    /// Reads the instruments once a second for the figures of `/status`.
+    figures: AbortOnDrop,
+}
+
+/// A task that ends with its owner (a dropped `JoinHandle` would leave it running).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Loads the configured model package, or the built-in one; on failure, the fallback rule
@@ -108,6 +119,16 @@ fn raise_gateway_alert(ctx: &Ctx, kind: &str, reason: &str) {
 pub(crate) fn store_replaced(ctx: &Ctx, why: &str) {
     ctx.status.condition(STORE_RECOVERED, Some(why.to_string()));
     raise_gateway_alert(ctx, "store_recovered", why);
+}
+
+/// Feeds [`Ctx::rates`] once a second, for as long as the gateway runs.
+async fn record_figures(ctx: Arc<Ctx>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        ctx.rates.record(&ctx.metrics);
+    }
 }
 
 impl Gateway {
@@ -185,11 +206,13 @@ impl Gateway {
         let (root, join) = Actor::spawn(None, RootSupervisor, ctx.clone())
             .await
             .map_err(|e| StartError::Spawn(e.to_string()))?;
+        let figures = AbortOnDrop(tokio::spawn(record_figures(ctx.clone())));
         Ok(Gateway {
             ctx,
             broker,
             root,
             join,
+            figures,
         })
     }
 
@@ -222,6 +245,7 @@ impl Gateway {
         for s in [Stage::Http, Stage::Sensors, Stage::Inference, Stage::Uplink] {
             let _ = ractor::call_t!(self.root, RootMsg::StopStage, 6000, s);
         }
+        drop(self.figures);
         self.root.stop(Some("shutdown".into()));
         let _ = tokio::time::timeout(Duration::from_secs(5), self.join).await;
         let Some(store) = self.ctx.store.get() else {

@@ -159,6 +159,7 @@ pub fn status_json(ctx: &Ctx) -> Value {
         "now": now_ms(),
         "epoch": ctx.store.epoch(),
         "mode": {"state": mode.as_str(), "since": since, "reasons": reasons},
+        "figures": ctx.rates.figures(),
         "stages": ctx.status.stages(),
         "store": store,
         "model": {

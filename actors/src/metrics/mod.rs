@@ -4,6 +4,9 @@
 //! locks beyond a label-set lookup; label values come from small fixed sets of `&'static str`
 //! (never a sensor id), so cardinality is bounded. Latency histograms resolve 10 µs to ~10 s.
 
+pub mod rates;
+pub mod text;
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
