@@ -83,11 +83,15 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     cfg.summary.period = edgegw_actors::duration::Dur::secs(10);
     cfg.uplink.reconnect_max = edgegw_actors::duration::Dur::secs(2);
     let gw_id = cfg.gateway.id.clone();
-    // Traces when EDGEGW_TELEMETRY__OTLP_ENDPOINT is set; started off the async workers.
+    // Traces and metrics when EDGEGW_TELEMETRY__OTLP_ENDPOINT is set; started off the async workers.
     let tcfg = cfg.telemetry.clone();
-    let tel = tokio::task::spawn_blocking(move || Telemetry::start(&tcfg)).await??;
+    let id = gw_id.clone();
+    let tel = tokio::task::spawn_blocking(move || Telemetry::start(&tcfg, &id)).await??;
     let gw = Gateway::start_traced(cfg, tel.as_ref().map(Telemetry::traces)).await?;
     let ctx = gw.ctx.clone();
+    if let Some(t) = &tel {
+        t.export_metrics(ctx.metrics.clone());
+    }
 
     let cloud = Arc::new(Mutex::new(Cloud::default()));
     let _cloud_task = subscribe_cloud(broker, &gw_id, cloud.clone()).await?;

@@ -74,11 +74,11 @@ fn main() -> ExitCode {
             };
             logging::init(&cfg.telemetry);
             // A broken exporter never stops the gateway: it runs untraced, said in the log.
-            let tel = Telemetry::start(&cfg.telemetry).unwrap_or_else(|e| {
+            let tel = Telemetry::start(&cfg.telemetry, &cfg.gateway.id).unwrap_or_else(|e| {
                 tracing::error!(message = "Trace export unavailable; running without it.", error = %e);
                 None
             });
-            let code = runtime().block_on(run(cfg, tel.as_ref().map(Telemetry::traces)));
+            let code = runtime().block_on(run(cfg, tel.as_ref()));
             if let Some(t) = tel {
                 t.shutdown(telemetry::SHUTDOWN_TIMEOUT);
             }
@@ -115,8 +115,8 @@ fn runtime() -> tokio::runtime::Runtime {
     }
 }
 
-async fn run(cfg: edgegw_actors::GatewayConfig, traces: Option<telemetry::Traces>) -> ExitCode {
-    let gw = match Gateway::start_traced(cfg, traces).await {
+async fn run(cfg: edgegw_actors::GatewayConfig, tel: Option<&Telemetry>) -> ExitCode {
+    let gw = match Gateway::start_traced(cfg, tel.map(Telemetry::traces)).await {
         Ok(g) => g,
         Err(edgegw_actors::StartError::Config(e)) => return config_error(&e),
         Err(e) => {
@@ -124,6 +124,9 @@ async fn run(cfg: edgegw_actors::GatewayConfig, traces: Option<telemetry::Traces
             return ExitCode::from(1);
         }
     };
+    if let Some(t) = tel {
+        t.export_metrics(gw.ctx.metrics.clone());
+    }
     tracing::info!(message = "Gateway running.", gateway = %gw.ctx.cfg.gateway.id, http = %gw.ctx.cfg.http.bind);
     wait_for_signal().await;
     tracing::info!(message = "Shutting down: stopping ingest, draining.");

@@ -235,6 +235,9 @@ pub struct TelemetryConfig {
     pub otlp_endpoint: String,
     /// Fraction of non-alert decisions traced.
     pub sample_ratio: f64,
+    /// How often every instrument is exported to `otlp_endpoint` (the OTLP twin of a
+    /// Prometheus scrape of `/metrics`).
+    pub metrics_interval: Dur,
     /// Log line format.
     pub log_format: LogFormat,
     /// Default log filter (`RUST_LOG` syntax); `RUST_LOG` wins when set.
@@ -246,6 +249,7 @@ impl Default for TelemetryConfig {
         Self {
             otlp_endpoint: String::new(),
             sample_ratio: 0.01,
+            metrics_interval: Dur::secs(10),
             log_format: LogFormat::Text,
             log_level: "info".into(),
         }
@@ -258,6 +262,11 @@ impl TelemetryConfig {
             (0.0..=1.0).contains(&self.sample_ratio),
             "telemetry.sample_ratio",
             "must be between 0 and 1",
+        )?;
+        check(
+            self.metrics_interval.get() >= std::time::Duration::from_secs(1),
+            "telemetry.metrics_interval",
+            "must be at least 1s",
         )?;
         let e = &self.otlp_endpoint;
         let host = e

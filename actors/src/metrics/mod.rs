@@ -28,6 +28,12 @@ pub struct ClassLabel {
     pub class: &'static str,
 }
 
+/// Every uplink class label (`status` is never stored, so it has no store series).
+pub const CLASSES: [&str; 4] = ["alert", "summary", "raw", "status"];
+
+/// Every feedback kind of `SPEC.md`'s `feedback/{kind}` topics.
+pub const FEEDBACK_KINDS: [&str; 4] = ["label", "threshold", "raw-request", "model"];
+
 /// Every stage label of `edgegw_actor_restarts_total` (a small fixed set).
 pub const RESTART_STAGES: &[&str] = &[
     "ingest",
@@ -273,10 +279,45 @@ impl Metrics {
                     "Trace spans dropped, by reason: queue_full, export_failed, untracked.",
                     spans.dropped
                 ),
+                metric_exports: reg!(
+                    "edgegw_telemetry_metric_exports",
+                    "Readings of every instrument accepted by the OTLP collector.",
+                    spans.metric_exports
+                ),
+                metric_exports_failed: reg!(
+                    "edgegw_telemetry_metric_exports_failed",
+                    "OTLP metric exports that failed or timed out.",
+                    spans.metric_exports_failed
+                ),
             },
             registry: Registry::default(),
         };
-        Metrics { registry: r, ..m }
+        let m = Metrics { registry: r, ..m };
+        m.zero_known_series();
+        m
+    }
+
+    /// Creates every series whose label values are known in advance at 0, so a scrape or an
+    /// OTLP export shows each of them from the start (a `rate()` over a series that appears
+    /// only at its first increment misses that increment, and a dashboard shows "no data"
+    /// where the answer is 0).
+    fn zero_known_series(&self) {
+        for class in CLASSES {
+            let c = ClassLabel { class };
+            self.uplink_messages.get_or_create(&c);
+            self.uplink_bytes.get_or_create(&c);
+            if class != "status" {
+                self.store_backlog.get_or_create(&c);
+                self.store_evicted.get_or_create(&c);
+            }
+        }
+        for stage in RESTART_STAGES {
+            self.actor_restarts.get_or_create(&StageLabel { stage });
+        }
+        for kind in FEEDBACK_KINDS {
+            self.feedback.get_or_create(&KindLabel { kind });
+            self.feedback_dropped.get_or_create(&KindLabel { kind });
+        }
     }
 
     /// Counts one rejection with `reason`.

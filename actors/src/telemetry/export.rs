@@ -1,4 +1,5 @@
-//! The span processor and its export thread.
+//! The span processor and its export thread (which also exports the metrics, see
+//! [`super::metrics`]).
 //!
 //! Design constraints: `on_end` never blocks (a `try_send` into a bounded channel); one OS
 //! thread owns a current-thread tokio runtime, the tonic exporter built inside it, and every
@@ -6,6 +7,7 @@
 //! failing collector costs one bounded attempt per batch. Shutdown sets a flag the thread polls
 //! every [`POLL`] and waits for its goodbye on a channel with a timeout.
 
+use super::metrics::MetricExport;
 use super::{
     SpanCounters, TelemetryError, BATCH_INTERVAL, EXPORT_TIMEOUT, MAX_BATCH, QUEUE_CAPACITY,
 };
@@ -37,11 +39,22 @@ pub(super) struct QueueProcessor {
     resource: Arc<Mutex<Option<Resource>>>,
 }
 
+/// What the export thread needs to export metrics too.
+pub(super) struct MetricsPlan {
+    /// `telemetry.metrics_interval`.
+    pub interval: Duration,
+    /// Where the registry will be.
+    pub source: super::metrics::Source,
+    /// Resource attributes.
+    pub attrs: [(&'static str, String); 3],
+}
+
 /// Spawns the export thread for `endpoint` and returns the processor feeding it, once the
-/// exporter is built (or the reason it could not be).
+/// exporters are built (or the reason they could not be).
 pub(super) fn start(
     endpoint: &str,
     counters: SpanCounters,
+    metrics: MetricsPlan,
 ) -> Result<QueueProcessor, TelemetryError> {
     let (tx, rx) = mpsc::sync_channel(QUEUE_CAPACITY);
     let (done_tx, done) = mpsc::channel();
@@ -54,6 +67,7 @@ pub(super) fn start(
         stop: stop.clone(),
         counters: counters.clone(),
         resource: resource.clone(),
+        metrics,
     };
     std::thread::Builder::new()
         .name("edgegw-otlp".into())
@@ -122,6 +136,7 @@ struct Thread {
     stop: Arc<AtomicBool>,
     counters: SpanCounters,
     resource: Arc<Mutex<Option<Resource>>>,
+    metrics: MetricsPlan,
 }
 
 impl Thread {
@@ -152,6 +167,22 @@ impl Thread {
                 return;
             }
         };
+        let plan = &self.metrics;
+        let built = rt.block_on(async {
+            MetricExport::new(
+                &self.endpoint,
+                plan.interval,
+                plan.source.clone(),
+                &plan.attrs,
+            )
+        });
+        let mut metrics = match built {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
         let _ = ready.send(Ok(()));
         let mut log = RateLog::new(Duration::from_secs(30));
         let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -163,7 +194,13 @@ impl Thread {
                 self.finish(&rt, &mut exporter, batch, healthy, &mut log);
                 return;
             }
-            let wait = due.saturating_duration_since(Instant::now()).min(POLL);
+            if Instant::now() >= metrics.due {
+                self.export_metrics(&rt, &mut metrics, &mut log);
+            }
+            let wait = due
+                .min(metrics.due)
+                .saturating_duration_since(Instant::now())
+                .min(POLL);
             match self.rx.recv_timeout(wait) {
                 Ok(s) => {
                     batch.push(s);
@@ -183,6 +220,27 @@ impl Thread {
                 Err(RecvTimeoutError::Disconnected) => {
                     self.finish(&rt, &mut exporter, batch, healthy, &mut log);
                     return;
+                }
+            }
+        }
+    }
+
+    /// One reading of every instrument to the collector; the outcome counted.
+    fn export_metrics(
+        &self,
+        rt: &tokio::runtime::Runtime,
+        metrics: &mut MetricExport,
+        log: &mut RateLog,
+    ) {
+        match metrics.export(rt) {
+            Ok(false) => {}
+            Ok(true) => {
+                self.counters.metric_exports.inc();
+            }
+            Err(error) => {
+                self.counters.metric_exports_failed.inc();
+                if let Some(suppressed) = log.allow("metric_export_failed", Instant::now()) {
+                    warn!(message = "Metric export failed; the next one carries the totals.", endpoint = %self.endpoint, %error, suppressed);
                 }
             }
         }

@@ -21,6 +21,9 @@
 //!   the async runtime has finished, never from one of its workers, and gives up (logged)
 //!   when the exporter does not finish in time.
 //!
+//! Every instrument of `/metrics` also leaves through the export thread, as cumulative OTLP
+//! metrics every `telemetry.metrics_interval` (see [`metrics`]).
+//!
 //! The trace of one decision is a chain, each span the child of the one before:
 //! `ingest` → `features` → `inference` → `decision` → `store.commit` → `uplink.publish`.
 //! The spans follow one another in time rather than nest; the chain is the causal order a
@@ -29,6 +32,7 @@
 //! record still unacknowledged at a restart gets no `uplink.publish` span.
 
 mod export;
+pub mod metrics;
 mod spans;
 
 pub use spans::{DecisionTrace, InFlight, Outcome, Stamps, TraceLink};
@@ -40,6 +44,7 @@ use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
 
@@ -74,6 +79,12 @@ pub struct SpanCounters {
     /// full), `export_failed` (the batch's export failed or timed out), `untracked` (the
     /// uplink's in-flight map was full: the record's last spans are not emitted).
     pub dropped: Family<ReasonLabel, Counter>,
+    /// `edgegw_telemetry_metric_exports_total`: readings of every instrument the collector
+    /// accepted.
+    pub metric_exports: Counter,
+    /// `edgegw_telemetry_metric_exports_failed_total`: readings that failed or timed out (the
+    /// next one carries the cumulative values, so only resolution is lost).
+    pub metric_exports_failed: Counter,
 }
 
 impl SpanCounters {
@@ -116,23 +127,43 @@ impl Traces {
 pub struct Telemetry {
     provider: SdkTracerProvider,
     traces: Traces,
+    /// The registry the export thread reads, once [`Telemetry::export_metrics`] gave it.
+    metrics: metrics::Source,
 }
 
 impl Telemetry {
-    /// Starts the export thread for `cfg.otlp_endpoint`; `Ok(None)` when it is empty (export
-    /// off, nothing installed). Needs no async runtime.
-    pub fn start(cfg: &TelemetryConfig) -> Result<Option<Telemetry>, TelemetryError> {
+    /// Starts the export thread for `cfg.otlp_endpoint`, naming this gateway `instance`
+    /// (`gateway.id`) in every export; `Ok(None)` when the endpoint is empty (export off,
+    /// nothing installed). Needs no async runtime.
+    pub fn start(
+        cfg: &TelemetryConfig,
+        instance: &str,
+    ) -> Result<Option<Telemetry>, TelemetryError> {
         if cfg.otlp_endpoint.is_empty() {
             return Ok(None);
         }
         let counters = SpanCounters::default();
-        let processor = export::start(&cfg.otlp_endpoint, counters.clone())?;
+        let attrs = [
+            ("service.name", "edgegw".to_string()),
+            ("service.version", env!("CARGO_PKG_VERSION").to_string()),
+            ("service.instance.id", instance.to_string()),
+        ];
+        let source = metrics::Source::default();
+        let processor = export::start(
+            &cfg.otlp_endpoint,
+            counters.clone(),
+            export::MetricsPlan {
+                interval: cfg.metrics_interval.get(),
+                source: source.clone(),
+                attrs: attrs.clone(),
+            },
+        )?;
         let resource = Resource::builder_empty()
-            .with_service_name("edgegw")
-            .with_attribute(opentelemetry::KeyValue::new(
-                "service.version",
-                env!("CARGO_PKG_VERSION"),
-            ))
+            .with_attributes(
+                attrs
+                    .iter()
+                    .map(|(k, v)| opentelemetry::KeyValue::new(*k, v.clone())),
+            )
             .build();
         let provider = SdkTracerProvider::builder()
             .with_sampler(Sampler::AlwaysOn)
@@ -148,7 +179,14 @@ impl Telemetry {
                 counters,
             },
             provider,
+            metrics: source,
         }))
+    }
+
+    /// Starts exporting every instrument of `m` every `telemetry.metrics_interval` (the first
+    /// registry given wins).
+    pub fn export_metrics(&self, m: Arc<crate::metrics::Metrics>) {
+        let _ = self.metrics.set(m);
     }
 
     /// The handle the gateway's actors emit spans through.

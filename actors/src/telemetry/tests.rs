@@ -155,7 +155,7 @@ fn a_dead_collector_costs_counted_drops_and_a_bounded_shutdown() {
         sample_ratio: 1.0,
         ..Default::default()
     };
-    let t = Telemetry::start(&cfg).unwrap().unwrap();
+    let t = Telemetry::start(&cfg, "gw-test").unwrap().unwrap();
     let traces = t.traces();
     for _ in 0..10 {
         decision(&traces, Outcome::Normal);
@@ -172,7 +172,7 @@ fn a_dead_collector_costs_counted_drops_and_a_bounded_shutdown() {
 #[test]
 fn no_endpoint_installs_nothing() {
     let cfg = crate::config::TelemetryConfig::default();
-    assert!(Telemetry::start(&cfg).unwrap().is_none());
+    assert!(Telemetry::start(&cfg, "gw-test").unwrap().is_none());
 }
 
 #[test]
@@ -191,7 +191,7 @@ fn a_blackholed_collector_fills_the_queue_and_drops_are_counted() {
         sample_ratio: 1.0,
         ..Default::default()
     };
-    let t = Telemetry::start(&cfg).unwrap().unwrap();
+    let t = Telemetry::start(&cfg, "gw-test").unwrap().unwrap();
     let traces = t.traces();
     // Four spans per decision: well past the queue while the first export hangs.
     for _ in 0..2 * QUEUE_CAPACITY / 4 + MAX_BATCH {
