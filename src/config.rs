@@ -165,6 +165,12 @@ mod tests {
                 &[],
                 "telemetry.sample_ratio",
             ),
+            ("[telemetry]\nlog_burst = 0\n", &[], "telemetry.log_burst"),
+            (
+                "[telemetry]\nlog_window = \"500ms\"\n",
+                &[],
+                "telemetry.log_window",
+            ),
             (
                 "",
                 &[("EDGEGW_INFERENCE__MAX_BATCH", "0")],

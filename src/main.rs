@@ -14,7 +14,8 @@ mod logging;
 mod store_cmd;
 mod train;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use edgegw_actors::config::LogFormat;
 use edgegw_actors::telemetry::{self, Telemetry};
 use edgegw_actors::Gateway;
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ enum Cmd {
         /// Config file; keys not in it keep their defaults.
         #[arg(long)]
         config: Option<PathBuf>,
+        /// Log line format; overrides `telemetry.log_format`.
+        #[arg(long, value_enum)]
+        log_format: Option<LogFormatArg>,
     },
     /// Embedded broker + simulated fleet + gateway, with a live terminal view.
     Demo(demo::DemoArgs),
@@ -57,9 +61,33 @@ enum Cmd {
     Store(store_cmd::StoreCmd),
 }
 
+/// `--log-format`.
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormatArg {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl From<LogFormatArg> for LogFormat {
+    fn from(f: LogFormatArg) -> Self {
+        match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.cmd {
+    let code = command(Cli::parse().cmd);
+    // The counts of lines still suppressed, or they would be lost with the process.
+    logging::flush();
+    code
+}
+
+fn command(cmd: Cmd) -> ExitCode {
+    match cmd {
         Cmd::CheckConfig { file } => match config::load(Some(&file), std::env::vars()) {
             Ok(_) => {
                 println!("{}: ok", file.display());
@@ -67,11 +95,14 @@ fn main() -> ExitCode {
             }
             Err(e) => config_error(&e),
         },
-        Cmd::Run { config } => {
-            let cfg = match config::load(config.as_deref(), std::env::vars()) {
+        Cmd::Run { config, log_format } => {
+            let mut cfg = match config::load(config.as_deref(), std::env::vars()) {
                 Ok(c) => c,
                 Err(e) => return config_error(&e),
             };
+            if let Some(f) = log_format {
+                cfg.telemetry.log_format = f.into();
+            }
             logging::init(&cfg.telemetry);
             // A broken exporter never stops the gateway: it runs untraced, said in the log.
             let tel = Telemetry::start(&cfg.telemetry, &cfg.gateway.id).unwrap_or_else(|e| {

@@ -401,6 +401,7 @@ fn config_errors_name_the_key_and_exit_2() {
         ("[sensors]\nwindow = \"large\"\n", "sensors.window"),
         ("[uplink]\nprefx = \"x\"\n", "uplink.prefx"),
         ("[summary]\nperiod = \"soon\"\n", "summary.period"),
+        ("[telemetry]\nlog_window = \"0s\"\n", "telemetry.log_window"),
     ];
     for (i, (toml, key)) in cases.iter().enumerate() {
         let p = write(dir.path(), &format!("bad{i}.toml"), toml);
@@ -418,6 +419,13 @@ fn config_errors_name_the_key_and_exit_2() {
         }
     }
     let good = write(dir.path(), "good.toml", "[gateway]\nid = \"gw-7\"\n");
+    let out = bin_command()
+        .args(["run", "--log-format", "yaml", "--config"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--log-format"));
     let out = bin_command()
         .args(["check-config"])
         .arg(&good)

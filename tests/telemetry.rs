@@ -1,6 +1,7 @@
 //! Decision traces against a real OTLP collector (rotel) and the real `edgegw` binary: the
-//! spans arrive linked and the alert's `trace_id` names its trace; a collector that dies or
-//! never answers costs counted span drops, never decisions, and never a hung shutdown.
+//! spans arrive linked and the alert's `trace_id` names its trace, and the alert's JSON log
+//! line carries that same `trace_id`; a collector that dies or never answers costs counted
+//! span drops, never decisions, and never a hung shutdown.
 
 #![allow(clippy::unwrap_used)] // tests may unwrap: a failure here should stop the run loudly.
 
@@ -9,7 +10,8 @@ mod common;
 use common::*;
 use edgegw_actors::sim::{Anomaly, AnomalyKind, Fleet, FleetConfig};
 use edgegw_chaos::harness::rotel::{Rotel, SpanRec};
-use std::collections::{BTreeMap, HashMap};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -162,6 +164,113 @@ fn sampled_decisions_arrive_as_linked_traces_and_alerts_carry_their_trace_id() {
         normal
     );
     assert_eq!(gw.stop(), Some(0));
+}
+
+#[test]
+fn the_alert_log_line_carries_the_trace_id_of_its_uplink_message() {
+    let mq = Mosquitto::start();
+    let collector = Rotel::start();
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gw::start_with_args_in(
+        dir.path(),
+        &config(&mq, &collector.endpoint(), 0.0),
+        &["--log-format", "json"],
+    );
+    let sub = Sub::start(mq.port, "edgegw/gw-01/alerts/#");
+    let shifted = publish_level_shift(mq.port);
+
+    let mut logged: Vec<Value> = Vec::new();
+    wait_until(
+        Duration::from_secs(120),
+        "an `Alert raised.` log line",
+        || {
+            logged = gw
+                .log_json()
+                .into_iter()
+                .filter(|l| l["message"] == "Alert raised.")
+                .collect();
+            !logged.is_empty()
+        },
+    );
+    // The line is written at commit, before the publish: wait for each logged message upstream.
+    let mut upstream: HashMap<String, Value> = HashMap::new();
+    wait_until(
+        Duration::from_secs(30),
+        "the logged alerts upstream",
+        || {
+            upstream = sub
+                .json("/alerts/")
+                .into_iter()
+                .map(|(_, a)| (a["id"].as_str().unwrap().to_string(), a))
+                .collect();
+            logged
+                .iter()
+                .all(|l| upstream.contains_key(l["id"].as_str().unwrap()))
+        },
+    );
+    for line in &logged {
+        let msg = &upstream[line["id"].as_str().unwrap()];
+        assert_eq!(line["level"], "INFO", "{line}");
+        assert_eq!(line["trace_id"], msg["trace_id"], "{line} vs {msg}");
+        assert_eq!(line["sensor"], msg["sensor"], "{line} vs {msg}");
+        assert_eq!(line["sensor"], shifted.as_str(), "{line}");
+        assert_eq!(line["score"], msg["score"], "{line} vs {msg}");
+        assert_eq!(line["threshold"], msg["threshold"], "{line} vs {msg}");
+        assert_eq!(line["model"], msg["model"]["name"], "{line} vs {msg}");
+    }
+    // Alerts are always traced: the logged trace id is the trace the collector received.
+    wait_until(
+        Duration::from_secs(30),
+        "a logged alert's decision span at the collector",
+        || {
+            let spans = collector.spans();
+            logged.iter().any(|l| {
+                spans
+                    .iter()
+                    .any(|s| s.name == "decision" && l["trace_id"] == s.trace_id.as_str())
+            })
+        },
+    );
+    // Every alert committed is either logged or counted as suppressed: the counts still
+    // pending are written at exit.
+    let mut last = -1.0;
+    wait_until(
+        Duration::from_secs(60),
+        "decisions to settle, every alert upstream",
+        || {
+            let decisions = gw.metric("edgegw_decisions_total");
+            let alerts = gw.metric("edgegw_alerts_total");
+            let up: HashSet<String> = sub
+                .json("/alerts/")
+                .into_iter()
+                .map(|(_, a)| a["id"].to_string())
+                .collect();
+            let done = decisions == last && up.len() as f64 == alerts;
+            last = decisions;
+            std::thread::sleep(Duration::from_millis(500));
+            done
+        },
+    );
+    let alerts = gw.metric("edgegw_alerts_total");
+    assert_eq!(gw.stop(), Some(0));
+    let log = std::fs::read_to_string(dir.path().join("gateway.log")).unwrap();
+    let lines = json_lines(&log);
+    let written = lines
+        .iter()
+        .filter(|l| l["message"] == "Alert raised.")
+        .count();
+    let suppressed: u64 = lines
+        .iter()
+        .filter(|l| l["message"] == "Similar log lines suppressed." && l["of"] == "Alert raised.")
+        .map(|l| l["suppressed"].as_u64().unwrap())
+        .sum();
+    println!("{alerts} alerts: {written} logged, {suppressed} suppressed and counted");
+    assert_eq!(written as f64 + suppressed as f64, alerts);
+    let bad: Vec<&str> = log
+        .lines()
+        .filter(|l| serde_json::from_str::<Value>(l).is_err())
+        .collect();
+    assert!(bad.is_empty(), "non-JSON log lines: {bad:?}");
 }
 
 /// Feeds 4 sensors until `stop`; returns the feeder and its stop flag.

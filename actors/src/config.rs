@@ -15,6 +15,7 @@ use crate::supervisor::RestartPolicy;
 use crate::uplink::UplinkConfig;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 /// A config value that cannot be used, with the dotted key that holds it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -242,6 +243,11 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// Default log filter (`RUST_LOG` syntax); `RUST_LOG` wins when set.
     pub log_level: String,
+    /// Lines one log statement may write per `log_window`; beyond, its lines are suppressed
+    /// and counted (one summary line when the window has passed), so no peer can flood the log.
+    pub log_burst: u32,
+    /// The window of `log_burst`.
+    pub log_window: Dur,
 }
 
 impl Default for TelemetryConfig {
@@ -252,6 +258,8 @@ impl Default for TelemetryConfig {
             metrics_interval: Dur::secs(10),
             log_format: LogFormat::Text,
             log_level: "info".into(),
+            log_burst: 5,
+            log_window: Dur::secs(10),
         }
     }
 }
@@ -264,8 +272,18 @@ impl TelemetryConfig {
             "must be between 0 and 1",
         )?;
         check(
-            self.metrics_interval.get() >= std::time::Duration::from_secs(1),
+            self.metrics_interval.get() >= Duration::from_secs(1),
             "telemetry.metrics_interval",
+            "must be at least 1s",
+        )?;
+        check(
+            (1..=10_000).contains(&self.log_burst),
+            "telemetry.log_burst",
+            "must be between 1 and 10000",
+        )?;
+        check(
+            self.log_window.get() >= Duration::from_secs(1),
+            "telemetry.log_window",
             "must be at least 1s",
         )?;
         let e = &self.otlp_endpoint;

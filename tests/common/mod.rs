@@ -8,7 +8,7 @@
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
 pub use edgegw_chaos::harness::{
-    feeder, free_port, poll_until, publish_once, wait_until, write, Mosquitto, Pub, Sub,
+    feeder, free_port, json_lines, poll_until, publish_once, wait_until, write, Mosquitto, Pub, Sub,
 };
 use std::path::{Path, PathBuf};
 
@@ -33,6 +33,14 @@ impl Gw {
     pub fn start(toml: &str) -> Self {
         bin();
         Gw(edgegw_chaos::harness::Gw::start(toml))
+    }
+
+    /// See `edgegw_chaos::harness::Gw::start_with_args_in`.
+    pub fn start_with_args_in(dir: &Path, toml: &str, args: &[&str]) -> Self {
+        bin();
+        Gw(edgegw_chaos::harness::Gw::start_with_args_in(
+            dir, toml, args,
+        ))
     }
 
     /// See `edgegw_chaos::harness::Gw::start_in`.

@@ -304,19 +304,19 @@ impl Metrics {
     fn zero_known_series(&self) {
         for class in CLASSES {
             let c = ClassLabel { class };
-            self.uplink_messages.get_or_create(&c);
-            self.uplink_bytes.get_or_create(&c);
+            let _ = self.uplink_messages.get_or_create(&c);
+            let _ = self.uplink_bytes.get_or_create(&c);
             if class != "status" {
-                self.store_backlog.get_or_create(&c);
-                self.store_evicted.get_or_create(&c);
+                let _ = self.store_backlog.get_or_create(&c);
+                let _ = self.store_evicted.get_or_create(&c);
             }
         }
         for stage in RESTART_STAGES {
-            self.actor_restarts.get_or_create(&StageLabel { stage });
+            let _ = self.actor_restarts.get_or_create(&StageLabel { stage });
         }
         for kind in FEEDBACK_KINDS {
-            self.feedback.get_or_create(&KindLabel { kind });
-            self.feedback_dropped.get_or_create(&KindLabel { kind });
+            let _ = self.feedback.get_or_create(&KindLabel { kind });
+            let _ = self.feedback_dropped.get_or_create(&KindLabel { kind });
         }
     }
 

@@ -20,7 +20,8 @@
 //! - A traced alert (see [`crate::telemetry`]) carries its trace id in `trace_id`; its
 //!   `store.commit` span runs from its commit to the flush covering it, its `uplink.publish`
 //!   span from its publish to its PUBACK, both kept in a bounded map ([`InFlight`]). Every
-//!   other message gets a fresh random trace id.
+//!   other message gets a fresh random trace id. Each committed alert is logged with its
+//!   `trace_id`, and so is every other line about that message ([`commit`]).
 
 use crate::config::{check, ConfigError};
 use crate::ctx::Ctx;
@@ -28,12 +29,10 @@ use crate::duration::Dur;
 use crate::metrics::{ClassLabel, KindLabel, ReasonLabel};
 use crate::mqtt::{self, LinkEvent};
 use crate::status::{now_ms, UPLINK_DOWN};
-use crate::store::Store;
 use crate::supervisor::policy::jittered;
 use crate::telemetry::{InFlight, TraceLink};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use rand::Rng;
 use rumqttc::{AsyncClient, Event, LastWill, Outgoing, Packet, QoS};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -44,7 +43,9 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+mod commit;
 mod recovery;
+pub use commit::{commit_message, commit_traced};
 pub use recovery::Reopened;
 
 /// Status condition while the store fails to write or flush.
@@ -535,51 +536,19 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
     }
 }
 
-/// Stamps `body` with the fields every uplink message carries (`id`, `seq`, `ts`,
-/// `trace_id`, `sensor`) and commits it to the store under its class topic. The one place
-/// ids and seqs are made: the uplink's messages and the gateway's own alerts go through it.
-pub fn commit_message(
-    ctx: &Ctx,
-    store: &Store,
-    class: Class,
-    sensor: &str,
-    ts: i64,
-    body: Map<String, Value>,
-) -> Result<(u64, Vec<(Class, u64)>), crate::store::StoreError> {
-    commit_traced(ctx, store, class, sensor, ts, body, None)
-}
-
-/// [`commit_message`] with the given `trace_id` (32 hex digits) instead of a random one.
-pub fn commit_traced(
-    ctx: &Ctx,
-    store: &Store,
-    class: Class,
-    sensor: &str,
-    ts: i64,
-    mut body: Map<String, Value>,
-    trace: Option<String>,
-) -> Result<(u64, Vec<(Class, u64)>), crate::store::StoreError> {
-    let t = topic(ctx, &format!("{}/{}", class.topic(), sensor));
-    let (gw, epoch) = (&ctx.cfg.gateway.id, store.epoch());
-    store.commit(class, &t, |seq| {
-        body.insert("id".into(), json!(format!("{gw}:{epoch}:{seq}")));
-        body.insert("seq".into(), json!(seq));
-        body.insert("ts".into(), json!(ts));
-        let id = trace.unwrap_or_else(trace_id);
-        body.insert("trace_id".into(), json!(id));
-        body.insert("sensor".into(), json!(sensor));
-        Value::Object(body).to_string().into_bytes()
-    })
-}
-
+/// Commits `out`; every line logged about it carries its `trace_id` (see [`commit`]).
 fn commit(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, out: Outbound) {
     let class = out.class;
+    let trace_id = out
+        .trace
+        .map_or_else(commit::new_trace_id, |l| l.trace_id_hex());
     let Some(store) = st.ctx.store.get() else {
         recovery::count_dropped(st, 1);
         if let Some(suppressed) = st.droplog.allow("store_closed", Instant::now()) {
             warn!(
                 message = "Store closed; outbound message dropped.",
                 class = class.as_str(),
+                trace_id,
                 suppressed
             );
         }
@@ -588,8 +557,7 @@ fn commit(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, out: Outbound) {
     let ctx = &st.ctx;
     let sensor = out.sensor.clone();
     let since = Instant::now();
-    let id = out.trace.map(|l| l.trace_id_hex());
-    let committed = commit_traced(ctx, &store, class, &sensor, out.ts, out.body, id);
+    let committed = commit_traced(ctx, &store, class, &sensor, out.ts, out.body, &trace_id);
     match committed {
         Ok((seq, evicted)) => {
             st.inserted = seq;
@@ -612,7 +580,7 @@ fn commit(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, out: Outbound) {
         }
         Err(e) => {
             recovery::count_dropped(st, 1);
-            recovery::store_failed(myself, st, "commit", &e);
+            recovery::commit_failed(myself, st, &e, &trace_id);
         }
     }
 }
@@ -708,12 +676,6 @@ fn flush(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
             error,
         });
     });
-}
-
-/// A fresh W3C trace id (32 hex digits, never all zero).
-fn trace_id() -> String {
-    let v: u128 = rand::rng().random::<u128>() | 1;
-    format!("{v:032x}")
 }
 
 fn pump(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {

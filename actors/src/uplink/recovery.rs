@@ -66,6 +66,27 @@ pub(super) fn store_failed(
     what: &str,
     e: &StoreError,
 ) {
+    close(myself, st, what, e, None);
+}
+
+/// Committing the message with `trace_id` failed: [`store_failed`], said on a line carrying
+/// that `trace_id`.
+pub(super) fn commit_failed(
+    myself: &ActorRef<UplinkMsg>,
+    st: &mut UplinkState,
+    e: &StoreError,
+    trace_id: &str,
+) {
+    close(myself, st, "commit", e, Some(trace_id));
+}
+
+fn close(
+    myself: &ActorRef<UplinkMsg>,
+    st: &mut UplinkState,
+    what: &str,
+    e: &StoreError,
+    trace_id: Option<&str>,
+) {
     if st.recovery.is_some() {
         return;
     }
@@ -74,7 +95,7 @@ pub(super) fn store_failed(
     st.ctx.store.close(format!("{what}: {e}"));
     st.flushing = false;
     st.recovery = Some(Recovery { attempting: false });
-    warn!(message = "Store failed; closed, reopening with backoff.", %what, error = %e, lost_uncommitted = lost, retry_in_ms = st.reopen_delay.as_millis() as u64);
+    warn!(message = "Store failed; closed, reopening with backoff.", %what, error = %e, lost_uncommitted = lost, retry_in_ms = st.reopen_delay.as_millis() as u64, trace_id);
     st.ctx.status.condition(
         STORE_ERROR,
         Some(format!("{what}: {e}; store closed, reopening")),

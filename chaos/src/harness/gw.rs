@@ -110,16 +110,21 @@ impl Gw {
 
     /// [`Gw::start_in`] with extra `[store]` keys (`store_keys`, TOML lines).
     pub fn start_with_store(dir: &Path, toml: &str, store_keys: &str) -> Self {
-        Self::launch(dir, toml, store_keys, "/readyz")
+        Self::launch(dir, toml, store_keys, "/readyz", &[])
+    }
+
+    /// [`Gw::start_in`] with extra arguments to `edgegw run` (e.g. `["--log-format", "json"]`).
+    pub fn start_with_args_in(dir: &Path, toml: &str, args: &[&str]) -> Self {
+        Self::launch(dir, toml, "", "/readyz", args)
     }
 
     /// As [`Gw::start_in`], but waits only for `/healthz`: for a gateway expected to run
     /// degraded (not ready), e.g. without its store.
     pub fn start_unready_in(dir: &Path, toml: &str) -> Self {
-        Self::launch(dir, toml, "", "/healthz")
+        Self::launch(dir, toml, "", "/healthz", &[])
     }
 
-    fn launch(dir: &Path, toml: &str, store_keys: &str, wait_for: &str) -> Self {
+    fn launch(dir: &Path, toml: &str, store_keys: &str, wait_for: &str, args: &[&str]) -> Self {
         let http = free_port();
         let cfg = format!(
             "{toml}\n[http]\nbind = \"127.0.0.1:{http}\"\n[store]\npath = \"{}\"\n{store_keys}\n",
@@ -135,6 +140,7 @@ impl Gw {
         let child = gateway_command(&gateway_bin())
             .args(["run", "--config"])
             .arg(&path)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(log.try_clone().expect("dup log"))
             .stderr(log)
@@ -214,6 +220,11 @@ impl Gw {
         std::fs::read_to_string(self.dir.join("gateway.log")).unwrap_or_default()
     }
 
+    /// The log lines that are JSON objects (a gateway run with `--log-format json`).
+    pub fn log_json(&self) -> Vec<serde_json::Value> {
+        json_lines(&self.log())
+    }
+
     /// SIGKILL: no shutdown, no flush.
     pub fn kill9(mut self) {
         self.proc.kill();
@@ -234,6 +245,14 @@ impl Gw {
         });
         code
     }
+}
+
+/// The lines of `log` that are JSON objects.
+pub fn json_lines(log: &str) -> Vec<serde_json::Value> {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(serde_json::Value::is_object)
+        .collect()
 }
 
 /// The value of `series` in a Prometheus text exposition (summed over duplicates), 0 if absent.

@@ -17,7 +17,7 @@ mod gw;
 pub mod rotel;
 
 pub use clients::{feeder, feeder_with, publish_once, Pub, Sub};
-pub use gw::{gateway_bin, gateway_command, metric_in, set_gateway_bin, Gw};
+pub use gw::{gateway_bin, gateway_command, json_lines, metric_in, set_gateway_bin, Gw};
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
