@@ -91,6 +91,8 @@ impl Rotel {
                 "blackhole",
                 "--debug-log",
                 "traces",
+                "--debug-log",
+                "metrics",
                 "--debug-log-verbosity",
                 "detailed",
             ])
@@ -165,6 +167,11 @@ impl Rotel {
         self.received.load(Ordering::Relaxed)
     }
 
+    /// The metrics received so far (see [`parse_metrics`]).
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        parse_metrics(&self.output())
+    }
+
     /// The spans received so far.
     pub fn spans(&self) -> Vec<SpanRec> {
         parse(&self.output())
@@ -185,6 +192,39 @@ impl Drop for Rotel {
     }
 }
 
+/// The metrics of the last export rotel printed that carried each of them: name → the sum
+/// of its data points' values (`Value:` of sums and gauges, `Count:` of histograms).
+pub fn parse_metrics(text: &str) -> BTreeMap<String, f64> {
+    let mut last: BTreeMap<String, f64> = BTreeMap::new();
+    let mut export: BTreeMap<String, f64> = BTreeMap::new();
+    let mut name: Option<String> = None;
+    for line in text.lines() {
+        let t = line.trim();
+        if t.starts_with("ResourceMetrics #") || t.starts_with("ResourceSpans #") {
+            last.append(&mut export);
+            name = None;
+            continue;
+        }
+        if t.starts_with("Span #") {
+            name = None;
+            continue;
+        }
+        if let Some(n) = t.strip_prefix("-> Name: ") {
+            export.entry(n.to_string()).or_default();
+            name = Some(n.to_string());
+            continue;
+        }
+        let value = t
+            .strip_prefix("Value: ")
+            .or_else(|| t.strip_prefix("Count: "));
+        if let (Some(n), Some(v)) = (&name, value.and_then(|v| v.parse::<f64>().ok())) {
+            *export.entry(n.clone()).or_default() += v;
+        }
+    }
+    last.append(&mut export);
+    last
+}
+
 /// Parses rotel's detailed debug log (`Span #n` blocks: `Trace ID : …`, `Parent ID : …`,
 /// `ID : …`, `Name : …`, then `Attributes:` lines `-> key: Type(value)`).
 pub fn parse(text: &str) -> Vec<SpanRec> {
@@ -199,7 +239,10 @@ pub fn parse(text: &str) -> Vec<SpanRec> {
             in_attrs = false;
             continue;
         }
-        if t.starts_with("ResourceSpans #") || t.starts_with("ScopeSpans #") {
+        if t.starts_with("ResourceSpans #")
+            || t.starts_with("ScopeSpans #")
+            || t.starts_with("ResourceMetrics #")
+        {
             spans.extend(cur.take());
             in_attrs = false;
             continue;
