@@ -8,6 +8,9 @@
 //! `--outage 1 --summary-ms 1000`: the uplink points at a dead port for the whole run, so every
 //! message goes to the store; RSS is sampled every 10 s to show memory stays flat while the
 //! backlog grows on disk.
+//! `--tracing 1`: the same load three times on fresh gateways — tracing off, then exporting
+//! to a real collector (rotel) at `sample_ratio` 0.01 and 1.0 — and a table of throughput and
+//! gateway CPU against off (the cost of leaving tracing on in production).
 //! Figures go to docs/benchmarks.md. Not a test: nothing here passes or fails on speed.
 
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap: a failure here should stop the run loudly.
@@ -15,6 +18,7 @@
 mod common;
 
 use common::{arg, free_port, get, rss_mib};
+use edgegw_chaos::harness::rotel::Rotel;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -54,7 +58,78 @@ fn hist_quantile(text: &str, name: &str, q: f64) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// What one measured run gives.
+#[derive(Debug, Default, Clone, Copy)]
+struct Figures {
+    samples_s: f64,
+    decisions_s: f64,
+    /// Gateway CPU (user + system) over the measured window, % of one core.
+    cpu_pct: f64,
+    p50: f64,
+    p99: f64,
+    peak_rss: f64,
+    spans_exported: f64,
+    spans_dropped: f64,
+}
+
 fn main() {
+    if arg("--tracing", 0) == 1 {
+        return tracing_overhead();
+    }
+    measure(None);
+}
+
+/// The same load three times on fresh gateways: tracing off, at `sample_ratio` 0.01 and at
+/// 1.0, exporting to a real collector (rotel), then a comparison table.
+fn tracing_overhead() {
+    let collector = Rotel::counting_on(free_port());
+    let mut rows = Vec::new();
+    for ratio in [None, Some(0.01), Some(1.0)] {
+        let tel = ratio.map(|r| (collector.endpoint(), r));
+        rows.push((ratio, measure(tel)));
+    }
+    let base = rows[0].1;
+    println!("\ntracing overhead (same load, same run; CPU is the gateway process, % of one core)");
+    println!("| tracing | samples/s | decisions/s | gateway CPU | CPU per 1k samples/s | latency p50 / p99 | RSS peak | spans exported | spans dropped |");
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (ratio, f) in &rows {
+        let per_k = f.cpu_pct / (f.samples_s / 1000.0).max(1e-9);
+        let base_per_k = base.cpu_pct / (base.samples_s / 1000.0).max(1e-9);
+        println!(
+            "| {} | {:.0} ({:+.1}%) | {:.0} | {:.1}% | {:.3}% ({:+.1}%) | ≤ {} / ≤ {} ms | {:.0} MiB | {:.0} | {:.0} |",
+            ratio.map_or("off".to_string(), |r| format!("sample_ratio {r}")),
+            f.samples_s,
+            (f.samples_s / base.samples_s - 1.0) * 100.0,
+            f.decisions_s,
+            f.cpu_pct,
+            per_k,
+            (per_k / base_per_k - 1.0) * 100.0,
+            f.p50 * 1e3,
+            f.p99 * 1e3,
+            f.peak_rss,
+            f.spans_exported,
+            f.spans_dropped
+        );
+    }
+    println!("collector received {} spans in all", collector.received());
+}
+
+/// CPU seconds (user + system) process `pid` has used.
+fn cpu_secs(pid: u32) -> f64 {
+    // USER_HZ is 100 on every Linux architecture this runs on.
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(") ")?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some((f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?) / 100.0)
+        })
+        .unwrap_or(f64::NAN)
+}
+
+/// One run of the load against a fresh gateway, traced to `telemetry` (endpoint, ratio) if
+/// given.
+fn measure(telemetry: Option<(String, f64)>) -> Figures {
     let sensors = arg("--sensors", 1000) as usize;
     let seconds = arg("--seconds", 30);
     let batch = arg("--batch", 10) as usize;
@@ -72,10 +147,13 @@ fn main() {
         format!(
             "[broker]\nbind = \"127.0.0.1:{broker}\"\n[ingest]\nurl = \"mqtt://127.0.0.1:{broker}\"\nqos = 0\n\
              [uplink]\nurl = \"mqtt://127.0.0.1:{}\"\n[http]\nbind = \"127.0.0.1:{http}\"\n\
-             [store]\npath = \"{}\"\n[sensors]\nwarmup_samples = 200\nmax_sensors = {}\n[summary]\nperiod = \"{summary_ms}ms\"\n",
+             [store]\npath = \"{}\"\n[sensors]\nwarmup_samples = 200\nmax_sensors = {}\n[summary]\nperiod = \"{summary_ms}ms\"\n{}",
             if outage { uplink } else { broker },
             dir.join("data").display(),
-            sensors.max(10_000)
+            sensors.max(10_000),
+            telemetry.as_ref().map_or(String::new(), |(e, r)| format!(
+                "[telemetry]\notlp_endpoint = \"{e}\"\nsample_ratio = {r}\n"
+            ))
         ),
     )
     .unwrap();
@@ -95,7 +173,7 @@ fn main() {
     let idle_rss = rss_mib(pid);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let stop = Instant::now() + Duration::from_secs(seconds);
-    rt.block_on(async {
+    let figures = rt.block_on(async {
         let mut tasks = Vec::new();
         for c in 0..conns {
             let mut o = MqttOptions::new(format!("load-{c}"), "127.0.0.1", broker);
@@ -142,6 +220,7 @@ fn main() {
         }
         let t0 = Instant::now();
         let m0 = get(http, "/metrics");
+        let cpu0 = cpu_secs(pid);
         let mut peak_rss = 0f64;
         let mut last_report = Instant::now();
         while Instant::now() < stop {
@@ -161,6 +240,7 @@ fn main() {
             }
         }
         let m1 = get(http, "/metrics");
+        let cpu = cpu_secs(pid) - cpu0;
         let dt = t0.elapsed().as_secs_f64();
         let d = |n: &str| metric(&m1, n) - metric(&m0, n);
         println!("sensors {sensors}, rate {} Hz/sensor, batch {batch}, connections {conns}, measured {dt:.1} s (warm-up {:.1} s excluded)", if rate > 0.0 { rate.to_string() } else { "max".into() }, (t0 - warm).as_secs_f64());
@@ -172,8 +252,28 @@ fn main() {
         println!("  shed {} rejected(sensor_limit) {}", metric(&m1, "edgegw_inference_shed_total"), metric(&m1, "edgegw_ingest_rejected_total{reason=\"sensor_limit\"}"));
         println!("  sensors active   {}", metric(&m1, "edgegw_sensors_active"));
         println!("  RSS idle {idle_rss:.1} MiB, peak under load {peak_rss:.1} MiB");
+        println!("  gateway CPU      {:.1}% of one core", cpu / dt * 100.0);
+        if let Some((_, r)) = &telemetry {
+            println!(
+                "  traced at {r}: spans exported {}, dropped {}",
+                d("edgegw_telemetry_spans_exported_total"),
+                d("edgegw_telemetry_spans_dropped_total{reason=\"queue_full\"}")
+                    + d("edgegw_telemetry_spans_dropped_total{reason=\"export_failed\"}")
+            );
+        }
         for t in tasks {
             t.abort();
+        }
+        Figures {
+            samples_s: d("edgegw_samples_ingested_total") / dt,
+            decisions_s: d("edgegw_decisions_total") / dt,
+            cpu_pct: cpu / dt * 100.0,
+            p50: hist_quantile(&m1, "edgegw_decision_latency_seconds", 0.5),
+            p99: hist_quantile(&m1, "edgegw_decision_latency_seconds", 0.99),
+            peak_rss,
+            spans_exported: d("edgegw_telemetry_spans_exported_total"),
+            spans_dropped: d("edgegw_telemetry_spans_dropped_total{reason=\"queue_full\"}")
+                + d("edgegw_telemetry_spans_dropped_total{reason=\"export_failed\"}"),
         }
     });
     let _ = Command::new("kill")
@@ -181,4 +281,5 @@ fn main() {
         .status();
     let _ = gw.wait();
     let _ = std::fs::remove_dir_all(&dir);
+    figures
 }
