@@ -273,6 +273,17 @@ impl Metrics {
             },
             registry: Registry::default(),
         };
+        // Counters that dashboards alert on start at 0 for every value of their fixed label set:
+        // a series born at 1 shows no `increase()` in Prometheus, so the first restart or eviction
+        // would be invisible.
+        for stage in RESTART_STAGES {
+            let _ = m.actor_restarts.get_or_create(&StageLabel { stage });
+        }
+        for c in crate::uplink::Class::ALL {
+            let _ = m
+                .store_evicted
+                .get_or_create(&ClassLabel { class: c.as_str() });
+        }
         Metrics { registry: r, ..m }
     }
 
@@ -332,6 +343,8 @@ mod tests {
             "edgegw_decision_latency_seconds_bucket",
             "edgegw_sensors_active",
             "edgegw_telemetry_spans_exported_total 0",
+            "edgegw_actor_restarts_total{stage=\"http\"} 0",
+            "edgegw_store_evicted_total{class=\"alert\"} 0",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

@@ -153,6 +153,9 @@ pub enum Class {
 }
 
 impl Class {
+    /// Every class (one metric label value each).
+    pub const ALL: [Class; 3] = [Class::Alert, Class::Summary, Class::Raw];
+
     /// Metric label and topic segment stem.
     pub fn as_str(self) -> &'static str {
         match self {
