@@ -376,6 +376,8 @@ mod tests {
             "edgegw_decision_latency_seconds_bucket",
             "edgegw_sensors_active",
             "edgegw_telemetry_spans_exported_total 0",
+            "edgegw_actor_restarts_total{stage=\"http\"} 0",
+            "edgegw_store_evicted_total{class=\"alert\"} 0",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }
