@@ -141,7 +141,9 @@ impl Metrics {
         macro_rules! reg {
             ($name:literal, $help:literal, $m:expr) => {{
                 let m = $m;
-                r.register($name, $help, m.clone());
+                // prometheus_client ends every help text with a period of its own.
+                let help: &str = $help;
+                r.register($name, help.strip_suffix('.').unwrap_or(help), m.clone());
                 m
             }};
         }
@@ -376,6 +378,7 @@ mod tests {
             "edgegw_decision_latency_seconds_bucket",
             "edgegw_sensors_active",
             "edgegw_telemetry_spans_exported_total 0",
+            "# HELP edgegw_decisions Decisions made.\n",
             "edgegw_actor_restarts_total{stage=\"http\"} 0",
             "edgegw_store_evicted_total{class=\"alert\"} 0",
         ] {
