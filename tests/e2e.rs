@@ -12,29 +12,6 @@ use std::time::Duration;
 
 const RATE_HZ: f64 = 10.0;
 
-/// Publishes every sample of `out` as batches of `batch` on one `mosquitto_pub -l` per sensor.
-/// SPEC.md's metric names, by family (counters without `_total`, as OpenMetrics names them).
-const SPEC_METRICS: [&str; 18] = [
-    "edgegw_samples_ingested",
-    "edgegw_ingest_rejected",
-    "edgegw_ingest_bytes",
-    "edgegw_inferences",
-    "edgegw_inference_batch_size",
-    "edgegw_inference_seconds",
-    "edgegw_decision_latency_seconds",
-    "edgegw_alerts",
-    "edgegw_alerts_suppressed",
-    "edgegw_uplink_messages",
-    "edgegw_uplink_bytes",
-    "edgegw_store_backlog",
-    "edgegw_store_bytes",
-    "edgegw_store_evicted",
-    "edgegw_actor_restarts",
-    "edgegw_feedback",
-    "edgegw_feedback_dropped",
-    "edgegw_sensors_active",
-];
-
 /// The exposition without its sample-less families, and their names. OpenMetrics allows a
 /// family without samples, but the PEG grammar of `openmetrics-parser` reads the descriptors
 /// of such a family and of the next one as one family and fails; so those are set aside.
@@ -67,6 +44,7 @@ fn split_empty_families(text: &str) -> (String, Vec<String>) {
     (out, empty)
 }
 
+/// Publishes every sample of `out` as batches of `batch` on one `mosquitto_pub -l` per sensor.
 fn publish_fleet(port: u16, fleet: &Fleet, out: &[(usize, i64, f64)], batch: usize) {
     let mut by: BTreeMap<usize, Vec<(i64, f64)>> = BTreeMap::new();
     for (i, t, v) in out {
@@ -160,7 +138,7 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
     let (with_samples, empty) = split_empty_families(&text);
     let exposition = openmetrics_parser::openmetrics::parse_openmetrics(&with_samples)
         .unwrap_or_else(|e| panic!("/metrics is not valid OpenMetrics: {e:?}\n{text}"));
-    for name in SPEC_METRICS {
+    for name in SPEC_FAMILIES {
         assert!(
             exposition.families.contains_key(name) || empty.iter().any(|e| e == name),
             "{name} missing from /metrics"

@@ -224,6 +224,21 @@ impl Rig {
         Duration::from_millis(ms)
     }
 
+    /// Watches decisions for `phase`: new ones must appear within every 5 s slice (a
+    /// liveness check, not a rate). Returns the number of slices without one.
+    pub fn decision_stalls_over(&self, phase: Duration) -> u32 {
+        let end = Instant::now() + phase;
+        let mut stalls = 0;
+        while Instant::now() < end {
+            let before = self.gw().metric("edgegw_decisions_total");
+            let flowing = poll_until(Duration::from_secs(5), || {
+                self.gw().metric("edgegw_decisions_total") > before
+            });
+            stalls += u32::from(!flowing);
+        }
+        stalls
+    }
+
     /// Records what was injected (in order, for the report).
     pub fn inject(&mut self, what: impl Into<String>) {
         let what = what.into();

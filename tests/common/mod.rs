@@ -67,3 +67,26 @@ impl std::ops::Deref for Gw {
         &self.0
     }
 }
+
+/// The metric families `SPEC.md` names, as OpenMetrics and OTLP name them (counters without
+/// `_total`).
+pub const SPEC_FAMILIES: [&str; 18] = [
+    "edgegw_samples_ingested",
+    "edgegw_ingest_rejected",
+    "edgegw_ingest_bytes",
+    "edgegw_inferences",
+    "edgegw_inference_batch_size",
+    "edgegw_inference_seconds",
+    "edgegw_decision_latency_seconds",
+    "edgegw_alerts",
+    "edgegw_alerts_suppressed",
+    "edgegw_uplink_messages",
+    "edgegw_uplink_bytes",
+    "edgegw_store_backlog",
+    "edgegw_store_bytes",
+    "edgegw_store_evicted",
+    "edgegw_actor_restarts",
+    "edgegw_feedback",
+    "edgegw_feedback_dropped",
+    "edgegw_sensors_active",
+];

@@ -107,19 +107,7 @@ fn slow_link() {
     rig.proxy
         .set_latency(Duration::from_millis(80), Duration::from_millis(40));
     rig.proxy.set_bandwidth(Some(16 * 1024));
-    let end = Instant::now() + phase;
-    let mut stalls = 0;
-    while Instant::now() < end {
-        let before = rig.gw().metric("edgegw_decisions_total");
-        // Decisions keep flowing: some within every 5 s slice (a liveness check, not a rate).
-        let flowing = poll_until(Duration::from_secs(5), || {
-            rig.gw().metric("edgegw_decisions_total") > before
-        });
-        if !flowing {
-            stalls += 1;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
+    let stalls = rig.decision_stalls_over(phase);
     rig.check(stalls == 0, || {
         format!("decisions stalled in {stalls} 5 s slices of the slow link")
     });

@@ -17,21 +17,6 @@ fn dropped(rig: &Rig) -> f64 {
     rig.gw().metric_family(DROPPED).iter().map(|(_, v)| v).sum()
 }
 
-/// Decisions keep coming for `phase`: some within every 5 s slice (a liveness check, not a
-/// rate). The number of slices without one.
-fn stalls_over(rig: &Rig, phase: Duration) -> u32 {
-    let end = Instant::now() + phase;
-    let mut stalls = 0;
-    while Instant::now() < end {
-        let before = rig.gw().metric("edgegw_decisions_total");
-        let flowing = poll_until(Duration::from_secs(5), || {
-            rig.gw().metric("edgegw_decisions_total") > before
-        });
-        stalls += u32::from(!flowing);
-    }
-    stalls
-}
-
 #[test]
 fn collector_down() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -69,7 +54,7 @@ fn collector_down() {
     rig.inject(format!("collector link blackholed for {phase:?}"));
     let drops_before = dropped(&rig);
     link.blackhole();
-    let stalls = stalls_over(&rig, phase);
+    let stalls = rig.decision_stalls_over(phase);
     rig.check(stalls == 0, || {
         format!("decisions stalled in {stalls} 5 s slices while the collector was blackholed")
     });
@@ -101,7 +86,7 @@ fn collector_down() {
     rig.inject(format!("collector killed (SIGKILL) for {phase:?}"));
     collector.kill();
     let drops_before = dropped(&rig);
-    let stalls = stalls_over(&rig, phase);
+    let stalls = rig.decision_stalls_over(phase);
     rig.check(stalls == 0, || {
         format!("decisions stalled in {stalls} 5 s slices while the collector was down")
     });
