@@ -177,14 +177,22 @@ mod tests {
                 "inference.max_batch",
             ),
             ("", &[("EDGEGW_INGEST__QOS", "\"one\"")], "ingest.qos"),
-            ("[alerts]\nmax_per_minute = 0\n", &[], "alerts.max_per_minute"),
+            (
+                "[alerts]\nmax_per_minute = 0\n",
+                &[],
+                "alerts.max_per_minute",
+            ),
             ("[sensors]\nepisode_end = 0\n", &[], "sensors.episode_end"),
             (
                 "[sensors]\nalert_cooldown = \"60s\"\nalert_repeat = \"30s\"\n",
                 &[],
                 "sensors.alert_repeat",
             ),
-            ("[sensors]\nepisode_gap = \"0s\"\n", &[], "sensors.episode_gap"),
+            (
+                "[sensors]\nepisode_gap = \"0s\"\n",
+                &[],
+                "sensors.episode_gap",
+            ),
         ];
         for (toml, env, key) in cases {
             let e = load_str(toml, env).unwrap_err();

@@ -204,32 +204,34 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     let threshold = s.threshold;
     let anomalous = s.score > threshold;
     let cap = &st.ctx.alert_cap;
-    let (suppressed_before, episode) =
-        match st.gate.decide(s.req.stats.end_ts, anomalous, || cap.allow()) {
-            Verdict::Normal => {
-                trace(st, &s, now, Outcome::Normal);
-                st.tracker.adapt(&s.req.stats);
-                st.since_save += 1;
-                if st.since_save >= SAVE_EVERY {
-                    save_baseline(st);
-                }
-                return;
+    let (suppressed_before, episode) = match st
+        .gate
+        .decide(s.req.stats.end_ts, anomalous, || cap.allow())
+    {
+        Verdict::Normal => {
+            trace(st, &s, now, Outcome::Normal);
+            st.tracker.adapt(&s.req.stats);
+            st.since_save += 1;
+            if st.since_save >= SAVE_EVERY {
+                save_baseline(st);
             }
-            Verdict::Suppress(why) => {
-                m.alerts_suppressed.inc();
-                m.alerts_suppressed_by_reason
-                    .get_or_create(&ReasonLabel {
-                        reason: why.reason(),
-                    })
-                    .inc();
-                trace(st, &s, now, Outcome::Suppressed);
-                return;
-            }
-            Verdict::Raise {
-                suppressed_before,
-                episode,
-            } => (suppressed_before, episode),
-        };
+            return;
+        }
+        Verdict::Suppress(why) => {
+            m.alerts_suppressed.inc();
+            m.alerts_suppressed_by_reason
+                .get_or_create(&ReasonLabel {
+                    reason: why.reason(),
+                })
+                .inc();
+            trace(st, &s, now, Outcome::Suppressed);
+            return;
+        }
+        Verdict::Raise {
+            suppressed_before,
+            episode,
+        } => (suppressed_before, episode),
+    };
     st.summary.alerts += 1;
     m.alerts.inc();
     let names = st.ctx.scorer().feature_names().to_vec();
