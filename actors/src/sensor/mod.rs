@@ -2,9 +2,11 @@
 //!
 //! Design constraints: one actor per sensor owns that sensor's fixed-size window (constant
 //! work per sample, see [`window`]), its learned baseline ([`baseline`]) and its period summary
-//! ([`summary`]). The supervisor routes samples, spawns actors on first sample up to
+//! ([`summary`]), and the alert gate that turns its anomalous decisions into alerts or counted
+//! suppressions ([`storm`]). The supervisor routes samples, spawns actors on first sample up to
 //! `max_sensors`, stops idle ones, and restarts crashed ones by policy: a crash loses at most
-//! the window, since the baseline lives in [`crate::ctx::Ctx::baselines`].
+//! the window, since the baseline lives in [`crate::ctx::Ctx::baselines`], and the alert gate's
+//! open episode with its not yet reported suppressions.
 
 pub mod actor;
 pub mod admission;
