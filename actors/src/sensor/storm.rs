@@ -5,8 +5,10 @@
 //!
 //! All per-sensor timing is **event time**: the end timestamp of the decided window. A replay
 //! or a backfill therefore alerts exactly like the live data it reproduces, whatever the speed
-//! it is published at. A decision older than the newest one seen (windows scored out of order
-//! by the pool) counts as happening at the newest time, so time never runs backwards.
+//! it is published at. The pool may score a sensor's windows out of order; each decision keeps
+//! its own time, so a sensor's alerts are in event-time order and at least `alert_cooldown`
+//! apart by their window ends (a decision older than the sensor's last alert never alerts),
+//! and the silence of `episode_gap` is measured from the newest decision seen.
 //!
 //! - **Episode**: a run of anomalous decisions of one sensor. It opens at an anomalous
 //!   decision when none is open, and ends after `episode_end` consecutive normal decisions
@@ -145,14 +147,13 @@ impl AlertGate {
     /// Decides on one decision at event time `now` (ms); `cap` is asked only when everything
     /// else allows an alert, and consumes a unit of the global cap when it returns true.
     pub fn decide(&mut self, now: i64, anomalous: bool, cap: impl FnOnce() -> bool) -> Verdict {
-        let now = self.last_decision.map_or(now, |t| t.max(now));
         if self
             .last_decision
             .is_some_and(|t| now.saturating_sub(t) > self.cfg.gap_ms)
         {
             self.episode = None;
         }
-        self.last_decision = Some(now);
+        self.last_decision = Some(self.last_decision.map_or(now, |t| t.max(now)));
         if !anomalous {
             if let Some(ep) = self.episode.as_mut() {
                 ep.normal_run += 1;
@@ -169,6 +170,7 @@ impl AlertGate {
             normal_run: 0,
             last_alert: None,
         });
+        ep.start = ep.start.min(now);
         ep.decisions += 1;
         ep.normal_run = 0;
         let wants = match ep.last_alert {
@@ -193,6 +195,7 @@ impl AlertGate {
         }
         ep.last_alert = Some(now);
         self.last_alert = Some(now);
+        // Raised only at `now >= last_alert + cooldown`: alert times only grow.
         let episode = EpisodeInfo {
             start: ep.start,
             decisions: ep.decisions,

@@ -110,10 +110,10 @@ fn storm_flapping_sensor_alerts_at_most_once_per_cooldown() {
 }
 
 #[test]
-fn storm_silence_ends_an_episode_and_time_never_runs_backwards() {
+fn storm_silence_ends_an_episode_and_a_late_decision_stays_in_its_episode() {
     let mut g = gate();
     assert!(matches!(g.decide(0, true, yes), Verdict::Raise { .. }));
-    // Out of order: counts as t = 0, still the same episode.
+    // Scored out of order: still the same episode.
     assert_eq!(
         g.decide(-5 * S, true, yes),
         Verdict::Suppress(Suppressed::Duplicate)
@@ -129,6 +129,31 @@ fn storm_silence_ends_an_episode_and_time_never_runs_backwards() {
         }
         v => panic!("{v:?}"),
     }
+}
+
+#[test]
+fn storm_out_of_order_decisions_never_alert_inside_the_cooldown() {
+    let mut g = gate();
+    assert!(matches!(g.decide(0, true, yes), Verdict::Raise { .. }));
+    for t in [31, 32, 33, 40] {
+        assert_eq!(g.decide(t * S, false, yes), Verdict::Normal);
+    }
+    // Scored late: a new episode, but its window ends 29 s after the last alert.
+    assert_eq!(
+        g.decide(29 * S, true, yes),
+        Verdict::Suppress(Suppressed::Cooldown)
+    );
+    // An earlier window of the same episode moves its start back.
+    assert_eq!(
+        g.decide(41 * S, true, yes),
+        Verdict::Raise {
+            suppressed_before: 1,
+            episode: EpisodeInfo {
+                start: 29 * S,
+                decisions: 2
+            }
+        }
+    );
 }
 
 #[test]
