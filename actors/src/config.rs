@@ -9,6 +9,7 @@
 use crate::duration::Dur;
 use crate::inference::InferenceConfig;
 use crate::ingest::IngestConfig;
+use crate::sensor::storm::AlertsConfig;
 use crate::sensor::SensorsConfig;
 use crate::store::StoreConfig;
 use crate::supervisor::RestartPolicy;
@@ -70,6 +71,8 @@ pub struct GatewayConfig {
     pub telemetry: TelemetryConfig,
     /// Per-sensor windows, baselines and decisions.
     pub sensors: SensorsConfig,
+    /// Limits on alerts across all sensors.
+    pub alerts: AlertsConfig,
     /// The pooled inference stage and its model.
     pub inference: InferenceConfig,
     /// Restart policy shared by every supervisor.
@@ -87,6 +90,7 @@ impl GatewayConfig {
         self.feedback.validate()?;
         self.telemetry.validate()?;
         self.sensors.validate()?;
+        self.alerts.validate()?;
         self.inference.validate()?;
         self.supervisor.validate("supervisor")?;
         Ok(())

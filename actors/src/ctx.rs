@@ -83,6 +83,8 @@ pub struct Ctx {
     pub traces: Option<crate::telemetry::Traces>,
     /// The last minute of readings behind the operator figures of `/status`.
     pub rates: crate::metrics::rates::Rates,
+    /// The global cap on sensor alerts (`alerts.max_per_minute`), shared by every sensor.
+    pub alert_cap: crate::sensor::storm::AlertCap,
 }
 
 impl Ctx {
@@ -99,6 +101,7 @@ impl Ctx {
         traces: Option<crate::telemetry::Traces>,
     ) -> Arc<Self> {
         let ingest_gate = crate::flow::Gate::new(cfg.ingest.max_inflight_bytes);
+        let alert_cap = crate::sensor::storm::AlertCap::new(&cfg.alerts);
         let spans = traces
             .as_ref()
             .map(|t| t.counters().clone())
@@ -116,6 +119,7 @@ impl Ctx {
             ingest_gate,
             traces,
             rates: Default::default(),
+            alert_cap,
         })
     }
 

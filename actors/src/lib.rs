@@ -7,7 +7,8 @@
 //! - [`system`]: starts a gateway (embedded broker, model, root supervisor) and stops it.
 //! - [`supervisor`]: restart policy and the root supervisor.
 //! - [`ingest`]: the MQTT subscriber and payload parsing.
-//! - [`sensor`]: per-sensor actors (window, baseline, decisions, summaries) and their supervisor.
+//! - [`sensor`]: per-sensor actors (window, baseline, decisions, alert storm control,
+//!   summaries) and their supervisor.
 //! - [`inference`]: the micro-batching pool and its workers.
 //! - [`model`]: the autoencoder model package, training, int8 variant and fallback rule.
 //! - [`store`]: the sled store, source of truth for everything outbound; dead letters.

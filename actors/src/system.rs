@@ -91,7 +91,9 @@ pub fn load_scorer(cfg: &GatewayConfig) -> (Scorer, Option<String>) {
 }
 
 /// Commits a gateway-level alert (sensor `_gateway`) so an operator upstream learns of a
-/// condition like a replaced store; it goes out with the first uplink session.
+/// condition like a replaced store; it goes out with the first uplink session. Exempt from
+/// the sensors' alert gate and the global cap (`alerts.max_per_minute`): rare, and never to be
+/// withheld.
 fn raise_gateway_alert(ctx: &Ctx, kind: &str, reason: &str) {
     let Some(store) = ctx.store.get() else {
         error!(message = "Could not commit the gateway alert: store closed.", %kind, %reason);

@@ -88,8 +88,10 @@ pub struct Metrics {
     pub decisions: Counter,
     /// Alerts raised and sent upstream.
     pub alerts: Counter,
-    /// Alerts withheld by the per-sensor cooldown.
+    /// Anomalous decisions withheld (episode duplicate, cooldown or global cap).
     pub alerts_suppressed: Counter,
+    /// The same, by reason: `duplicate`, `cooldown`, `cap`.
+    pub alerts_suppressed_by_reason: Family<ReasonLabel, Counter>,
     /// Messages handed to the uplink, by class.
     pub uplink_messages: Family<ClassLabel, Counter>,
     /// Payload bytes handed to the uplink.
@@ -207,8 +209,13 @@ impl Metrics {
             alerts: reg!("edgegw_alerts", "Alerts raised.", Counter::default()),
             alerts_suppressed: reg!(
                 "edgegw_alerts_suppressed",
-                "Alerts withheld by the per-sensor cooldown.",
+                "Anomalous decisions withheld: episode duplicate, cooldown or global cap.",
                 Counter::default()
+            ),
+            alerts_suppressed_by_reason: reg!(
+                "edgegw_alerts_suppressed_by_reason",
+                "Anomalous decisions withheld, by reason.",
+                Family::default()
             ),
             uplink_messages: reg!(
                 "edgegw_uplink_messages",
@@ -315,6 +322,11 @@ impl Metrics {
         }
         for stage in RESTART_STAGES {
             let _ = self.actor_restarts.get_or_create(&StageLabel { stage });
+        }
+        for s in crate::sensor::storm::Suppressed::ALL {
+            let _ = self
+                .alerts_suppressed_by_reason
+                .get_or_create(&ReasonLabel { reason: s.reason() });
         }
         for kind in FEEDBACK_KINDS {
             let _ = self.feedback.get_or_create(&KindLabel { kind });

@@ -3,12 +3,15 @@
 //! Design constraints: per sample, constant work (window update, summary update); per hop,
 //! one feature vector sent to the inference pool; per decision, one threshold comparison.
 //! Decisions come back as messages ([`SensorMsg::Scored`]), so the actor never waits on the
-//! model. Alerts of one sensor are spaced by `alert_cooldown`; suppressed ones are counted.
+//! model. Which anomalous decisions become alerts is the [`AlertGate`]'s call (episodes,
+//! cooldown, reminders, the global cap: see [`super::storm`]); every suppressed one is counted
+//! and reported upstream once, by the sensor's next alert or summary (`alerts_suppressed`).
 //! With trace export on, each decision is sampled once its outcome is known (alerts always)
 //! and only a sampled one has spans built ([`crate::telemetry`]); the data path records a few
 //! `Instant`s for them, nothing per sample.
 
 use super::raw::RawCapture;
+use super::storm::{AlertGate, Verdict};
 use super::summary::PeriodSummary;
 use super::tracker::{Step, Tracker};
 use super::window::WindowStats;
@@ -59,8 +62,9 @@ pub struct SensorState {
     /// The window and the learned baseline.
     tracker: Tracker,
     summary: PeriodSummary,
-    last_alert: Option<Instant>,
-    cooldown: Duration,
+    /// Episodes, cooldown and reminders of this sensor's alerts, and the suppressed counts
+    /// not yet reported upstream.
+    gate: AlertGate,
     log: RateLog,
     /// Windows scored since the baseline was last saved to the context.
     since_save: u32,
@@ -89,11 +93,10 @@ impl Actor for SensorActor {
             (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
         });
         Ok(SensorState {
-            cooldown: cfg.alert_cooldown.get(),
+            gate: AlertGate::new(cfg.gate_config()),
             sensor: args.sensor,
             tracker,
             summary: PeriodSummary::new(seed),
-            last_alert: None,
             log: RateLog::new(Duration::from_secs(30)),
             since_save: 0,
             capture: None,
@@ -199,24 +202,36 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     m.decision_latency_seconds
         .observe(now.duration_since(s.req.stamps.received).as_secs_f64());
     let threshold = s.threshold;
-    if s.score <= threshold {
-        trace(st, &s, now, Outcome::Normal);
-        st.tracker.adapt(&s.req.stats);
-        st.since_save += 1;
-        if st.since_save >= SAVE_EVERY {
-            save_baseline(st);
-        }
-        return;
-    }
-    if st
-        .last_alert
-        .is_some_and(|t| now.duration_since(t) < st.cooldown)
+    let anomalous = s.score > threshold;
+    let cap = &st.ctx.alert_cap;
+    let (suppressed_before, episode) = match st
+        .gate
+        .decide(s.req.stats.end_ts, anomalous, || cap.allow())
     {
-        m.alerts_suppressed.inc();
-        trace(st, &s, now, Outcome::Suppressed);
-        return;
-    }
-    st.last_alert = Some(now);
+        Verdict::Normal => {
+            trace(st, &s, now, Outcome::Normal);
+            st.tracker.adapt(&s.req.stats);
+            st.since_save += 1;
+            if st.since_save >= SAVE_EVERY {
+                save_baseline(st);
+            }
+            return;
+        }
+        Verdict::Suppress(why) => {
+            m.alerts_suppressed.inc();
+            m.alerts_suppressed_by_reason
+                .get_or_create(&ReasonLabel {
+                    reason: why.reason(),
+                })
+                .inc();
+            trace(st, &s, now, Outcome::Suppressed);
+            return;
+        }
+        Verdict::Raise {
+            suppressed_before,
+            episode,
+        } => (suppressed_before, episode),
+    };
     st.summary.alerts += 1;
     m.alerts.inc();
     let names = st.ctx.scorer().feature_names().to_vec();
@@ -238,6 +253,11 @@ fn on_scored(st: &mut SensorState, s: Scored) {
         json!({"name": s.model_name, "version": s.model_version}),
     );
     body.insert("features".into(), Value::Object(features));
+    body.insert("alerts_suppressed".into(), json!(suppressed_before));
+    body.insert(
+        "episode".into(),
+        json!({"start": episode.start, "decisions": episode.decisions}),
+    );
     if s.fallback {
         body.insert("fallback".into(), json!(true));
     }
@@ -278,23 +298,33 @@ fn send_raw(st: &SensorState, c: RawCapture) {
     send_up(st, Class::Raw, last.ts, body, Some(keep), None);
 }
 
+/// Closes the period. A period without samples is skipped unless decisions of it are still to
+/// be reported (a decision that came back after its samples' period closed): then the summary
+/// has `count` 0 and null statistics, so no suppression stays unreported.
 fn on_summarize(st: &mut SensorState, start: i64, end: i64) {
-    let Some(s) = st.summary.take() else { return };
+    let alerts = st.summary.alerts;
+    let stats = st.summary.take();
+    if stats.is_none() && !st.gate.has_pending() {
+        return;
+    }
+    let (anomalous, suppressed) = st.gate.take_period();
     let scorer = st.ctx.scorer();
     let mut body = Map::new();
     body.insert("period".into(), json!({"start": start, "end": end}));
-    body.insert("count".into(), json!(s.count));
+    body.insert("count".into(), json!(stats.as_ref().map_or(0, |s| s.count)));
     for (k, v) in [
-        ("mean", s.mean),
-        ("std", s.std),
-        ("min", s.min),
-        ("max", s.max),
-        ("p50", s.p50),
-        ("p95", s.p95),
+        ("mean", stats.as_ref().map(|s| s.mean)),
+        ("std", stats.as_ref().map(|s| s.std)),
+        ("min", stats.as_ref().map(|s| s.min)),
+        ("max", stats.as_ref().map(|s| s.max)),
+        ("p50", stats.as_ref().map(|s| s.p50)),
+        ("p95", stats.as_ref().map(|s| s.p95)),
     ] {
         body.insert(k.into(), json!(v));
     }
-    body.insert("alerts".into(), json!(s.alerts));
+    body.insert("alerts".into(), json!(alerts));
+    body.insert("alerts_suppressed".into(), json!(suppressed));
+    body.insert("anomalous".into(), json!(anomalous));
     body.insert(
         "model".into(),
         json!({"name": scorer.name(), "version": scorer.version()}),

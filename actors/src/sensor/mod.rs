@@ -2,9 +2,11 @@
 //!
 //! Design constraints: one actor per sensor owns that sensor's fixed-size window (constant
 //! work per sample, see [`window`]), its learned baseline ([`baseline`]) and its period summary
-//! ([`summary`]). The supervisor routes samples, spawns actors on first sample up to
+//! ([`summary`]), and the alert gate that turns its anomalous decisions into alerts or counted
+//! suppressions ([`storm`]). The supervisor routes samples, spawns actors on first sample up to
 //! `max_sensors`, stops idle ones, and restarts crashed ones by policy: a crash loses at most
-//! the window, since the baseline lives in [`crate::ctx::Ctx::baselines`].
+//! the window, since the baseline lives in [`crate::ctx::Ctx::baselines`], and the alert gate's
+//! open episode with its not yet reported suppressions.
 
 pub mod actor;
 pub mod admission;
@@ -18,6 +20,9 @@ pub mod percentile;
 pub mod raw;
 pub mod ring;
 pub mod spectrum;
+pub mod storm;
+#[cfg(test)]
+mod storm_tests;
 pub mod summary;
 pub mod supervisor;
 pub mod tracker;
@@ -65,9 +70,15 @@ pub struct SensorsConfig {
     pub max_sensors: usize,
     /// A sensor without samples for this long is stopped (its baseline is kept).
     pub idle_timeout: Dur,
-    /// After an alert, further alerts of the same sensor within this span are suppressed
-    /// (counted in `edgegw_alerts_suppressed_total`).
+    /// Minimum spacing (event time) of two alerts of one sensor, across episodes; alerts
+    /// within it are suppressed and counted (see [`storm`]).
     pub alert_cooldown: Dur,
+    /// While an episode lasts, a reminder alert this often (event time); `0s` = never.
+    pub alert_repeat: Dur,
+    /// Consecutive normal decisions that end an episode (hysteresis).
+    pub episode_end: u32,
+    /// An episode also ends when the sensor made no decision for this long (event time).
+    pub episode_gap: Dur,
     /// Send a raw troubleshooting window (the window before the alert and `raw_after`
     /// samples after it) with every alert.
     pub raw_on_alert: bool,
@@ -87,6 +98,9 @@ impl Default for SensorsConfig {
             max_sensors: 10_000,
             idle_timeout: Dur::secs(600),
             alert_cooldown: Dur::secs(30),
+            alert_repeat: Dur::secs(600),
+            episode_end: 3,
+            episode_gap: Dur::secs(300),
             raw_on_alert: true,
             raw_after: 64,
         }
@@ -134,7 +148,34 @@ impl SensorsConfig {
             self.idle_timeout.get().as_secs() >= 1,
             "sensors.idle_timeout",
             "must be at least 1s",
+        )?;
+        let repeat = self.alert_repeat.get();
+        check(
+            repeat.is_zero() || repeat >= self.alert_cooldown.get(),
+            "sensors.alert_repeat",
+            "must be 0s (no reminders) or at least sensors.alert_cooldown",
+        )?;
+        check(
+            (1..=10_000).contains(&self.episode_end),
+            "sensors.episode_end",
+            "must be between 1 and 10000 decisions",
+        )?;
+        check(
+            self.episode_gap.get().as_secs() >= 1,
+            "sensors.episode_gap",
+            "must be at least 1s",
         )
+    }
+
+    /// The alert gate's settings for each sensor actor.
+    pub fn gate_config(&self) -> storm::GateConfig {
+        let ms = |d: &Dur| i64::try_from(d.get().as_millis()).unwrap_or(i64::MAX);
+        storm::GateConfig {
+            cooldown_ms: ms(&self.alert_cooldown),
+            repeat_ms: ms(&self.alert_repeat),
+            episode_end: self.episode_end,
+            gap_ms: ms(&self.episode_gap),
+        }
     }
 
     /// The window configuration for each sensor actor.

@@ -57,7 +57,7 @@ impl TraceLink {
 pub enum Outcome {
     /// Score within the threshold.
     Normal,
-    /// Above the threshold, withheld by the sensor's alert cooldown.
+    /// Above the threshold, withheld by the sensor's alert gate (duplicate, cooldown or cap).
     Suppressed,
     /// Above the threshold, alert sent upstream.
     Alert,

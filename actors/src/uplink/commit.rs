@@ -8,8 +8,9 @@
 //!   sampled, the trace the collector received), and every other line the uplink writes while
 //!   handling that message (store closed, commit failed) carries the same `trace_id`: an
 //!   operator goes from a cloud alert to its log lines and its trace with one id.
-//! - One line per alert committed (alerts are rare: per-sensor cooldowns), never one per
-//!   sample or per normal decision; like every line, it is under the global log rate limit.
+//! - One line per alert committed (alerts are rare: episodes, cooldowns and the global cap),
+//!   never one per sample or per normal decision; like every line, it is under the global log
+//!   rate limit.
 
 use super::{topic, Class};
 use crate::ctx::Ctx;
