@@ -54,6 +54,8 @@ pub struct Stages {
     pub inference: Slot<crate::inference::PoolMsg>,
     /// The uplink.
     pub uplink: Slot<crate::uplink::UplinkMsg>,
+    /// The feedback stage.
+    pub feedback: Slot<crate::feedback::FeedbackMsg>,
 }
 
 /// Shared by every stage of one gateway.
@@ -83,6 +85,8 @@ pub struct Ctx {
     pub traces: Option<crate::telemetry::Traces>,
     /// The last minute of readings behind the operator figures of `/status`.
     pub rates: crate::metrics::rates::Rates,
+    /// Feedback limits, threshold overrides and calibration history.
+    pub feedback: crate::feedback::FeedbackShared,
 }
 
 impl Ctx {
@@ -103,6 +107,7 @@ impl Ctx {
             .as_ref()
             .map(|t| t.counters().clone())
             .unwrap_or_default();
+        let feedback = crate::feedback::FeedbackShared::new(&cfg);
         Arc::new(Ctx {
             cfg: Arc::new(cfg),
             metrics: Arc::new(Metrics::with_spans(spans)),
@@ -116,6 +121,7 @@ impl Ctx {
             ingest_gate,
             traces,
             rates: Default::default(),
+            feedback,
         })
     }
 
