@@ -173,3 +173,61 @@ impl FeedbackConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(f: impl FnOnce(&mut FeedbackConfig)) -> Option<String> {
+        let mut c = FeedbackConfig::default();
+        f(&mut c);
+        c.validate().err().map(|e| e.key)
+    }
+
+    #[test]
+    fn impossible_values_are_rejected_naming_the_key() {
+        assert_eq!(key_of(|_| {}), None);
+        assert_eq!(
+            key_of(|c| c.rate_per_sec = 0).as_deref(),
+            Some("feedback.rate_per_sec")
+        );
+        assert_eq!(key_of(|c| c.burst = 0).as_deref(), Some("feedback.burst"));
+        assert_eq!(
+            key_of(|c| c.kinds.label.burst = 41).as_deref(),
+            Some("feedback.kinds.label.burst")
+        );
+        assert_eq!(
+            key_of(|c| c.kinds.raw_request.rate_per_sec = 0).as_deref(),
+            Some("feedback.kinds.raw-request.rate_per_sec")
+        );
+        assert_eq!(
+            key_of(|c| c.per_sensor_burst = 0).as_deref(),
+            Some("feedback.per_sensor_burst")
+        );
+        assert_eq!(
+            key_of(|c| c.max_threshold = f32::NAN).as_deref(),
+            Some("feedback.max_threshold")
+        );
+        assert_eq!(
+            key_of(|c| c.seen_ids = 0).as_deref(),
+            Some("feedback.seen_ids")
+        );
+        assert_eq!(
+            key_of(|c| c.model_public_key = "abc".into()).as_deref(),
+            Some("feedback.model_public_key")
+        );
+        let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        assert_eq!(key_of(|c| c.model_public_key = key.into()), None);
+    }
+
+    #[test]
+    fn kinds_are_read_from_toml() {
+        let c: FeedbackConfig = toml::from_str(
+            "rate_per_sec = 50\nburst = 100\n[kinds.raw-request]\nrate_per_sec = 7\nburst = 9\n",
+        )
+        .unwrap();
+        assert_eq!(c.kinds.raw_request.rate_per_sec, 7);
+        assert_eq!(c.kinds.label.burst, 20, "unset kinds keep their defaults");
+        c.validate().unwrap();
+    }
+}

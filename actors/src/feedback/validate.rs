@@ -276,3 +276,108 @@ pub fn public_key(s: &str) -> Result<VerifyingKey, String> {
         .ok_or_else(|| "must be 64 hex digits (an ed25519 public key)".to_string())?;
     VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an ed25519 public key: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn checks<'a>(key: Option<&'a VerifyingKey>, known: &'a dyn Fn(&str) -> bool) -> Checks<'a> {
+        Checks {
+            max_span_ms: 86_400_000,
+            max_threshold: 100.0,
+            key,
+            known,
+        }
+    }
+
+    #[test]
+    fn payloads_are_checked_per_kind() {
+        let known = |s: &str| s == "s1";
+        let c = checks(None, &known);
+        let ok = |k, p: &str| parse(k, p.as_bytes(), &c);
+        let reason = |k, p: &str| ok(k, p).err().map(|r| r.reason);
+        assert!(matches!(
+            ok(
+                Kind::Label,
+                r#"{"sensor":"s1","from":1,"to":2,"label":"anomaly","x":1}"#
+            ),
+            Ok(Feedback::Label(LabelFb { anomaly: true, .. }))
+        ));
+        assert_eq!(
+            reason(
+                Kind::Label,
+                r#"{"sensor":"s2","from":1,"to":2,"label":"normal"}"#
+            ),
+            Some("unknown_sensor")
+        );
+        assert_eq!(
+            reason(
+                Kind::Label,
+                r#"{"sensor":"s1","from":0,"to":90000000,"label":"normal"}"#
+            ),
+            Some("malformed"),
+            "span longer than max_span"
+        );
+        assert_eq!(
+            ok(Kind::Threshold, r#"{"sensor":"*","threshold":2.5}"#),
+            Ok(Feedback::Threshold {
+                sensor: None,
+                threshold: 2.5
+            })
+        );
+        for bad in ["0", "101", "-1", "1e400"] {
+            let p = format!(r#"{{"sensor":"s1","threshold":{bad}}}"#);
+            assert_eq!(reason(Kind::Threshold, &p), Some("malformed"), "{bad}");
+        }
+        assert!(ok(Kind::RawRequest, r#"{"sensor":"gone","from":1,"to":1}"#).is_ok());
+        assert_eq!(
+            reason(Kind::RawRequest, r#"{"sensor":"a#","from":1,"to":1}"#),
+            Some("malformed")
+        );
+        assert_eq!(
+            id_of(br#"{"id":""}"#).map_err(|r| r.reason),
+            Err("malformed")
+        );
+        assert_eq!(id_of(br#"{"id":"a"}"#), Ok(Some("a".into())));
+    }
+
+    #[test]
+    fn model_announcements_need_a_valid_signature() {
+        let sk = SigningKey::from_bytes(&[1; 32]);
+        let vk = sk.verifying_key();
+        let known = |_: &str| true;
+        let sha = "ab".repeat(32);
+        let sig = |k: &SigningKey, path: &str| {
+            let s = k
+                .sign(&canonical_model_bytes("m", "1", &sha, path))
+                .to_bytes();
+            s.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let payload = |sig: String, path: &str| {
+            format!(
+                r#"{{"name":"m","version":"1","sha256":"{sha}","signature":"{sig}","path":"{path}"}}"#
+            )
+        };
+        let with_key = checks(Some(&vk), &known);
+        let p = payload(sig(&sk, "/p"), "/p");
+        assert!(parse(Kind::Model, p.as_bytes(), &with_key).is_ok());
+        let reason =
+            |p: &str, c: &Checks| parse(Kind::Model, p.as_bytes(), c).err().map(|r| r.reason);
+        assert_eq!(
+            reason(&p, &checks(None, &known)),
+            Some("unauthorised"),
+            "no key"
+        );
+        let other = SigningKey::from_bytes(&[2; 32]);
+        assert_eq!(
+            reason(&payload(sig(&other, "/p"), "/p"), &with_key),
+            Some("unauthorised")
+        );
+        assert_eq!(
+            reason(&payload(sig(&sk, "/p"), "/elsewhere"), &with_key),
+            Some("unauthorised"),
+            "the path is signed"
+        );
+    }
+}
