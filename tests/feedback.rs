@@ -330,7 +330,7 @@ fn malformed_and_unauthorised_feedback_is_refused_signed_models_are_recorded() {
     let gw = Gw::start(&config(
         &mq.url(),
         &format!(
-            "[feedback]\nmodel_public_key = \"{}\"\n",
+            "[feedback]\nmodel_public_key = \"{}\"\n[feedback.kinds.model]\nrate_per_sec = 10\nburst = 10\n",
             hex(key.verifying_key().as_bytes())
         ),
     ));
