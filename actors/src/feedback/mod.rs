@@ -115,8 +115,12 @@ pub enum Refused {
 /// The uplink's whole share of feedback handling, for a message received on `topic`: classify,
 /// apply the inbound limits, hand admitted messages to the feedback stage. Never blocks.
 pub fn intake(ctx: &Ctx, topic: &str, payload: Bytes) -> Result<Kind, Refused> {
-    let prefix = format!("{}/{}/feedback/", ctx.cfg.uplink.prefix, ctx.cfg.gateway.id);
-    let Some(rest) = topic.strip_prefix(&prefix) else {
+    let rest = topic
+        .strip_prefix(ctx.cfg.uplink.prefix.as_str())
+        .and_then(|t| t.strip_prefix('/'))
+        .and_then(|t| t.strip_prefix(ctx.cfg.gateway.id.as_str()))
+        .and_then(|t| t.strip_prefix("/feedback/"));
+    let Some(rest) = rest else {
         return Err(Refused::NotFeedback);
     };
     let kind = Kind::parse(rest).ok_or(Refused::UnknownKind)?;
