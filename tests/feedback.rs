@@ -266,6 +266,25 @@ fn threshold_feedback_changes_decisions_once_per_id_and_survives_a_restart() {
     let alerts = gw.metric("edgegw_alerts_total");
     assert!(alerts > 0.0, "the level shift alerts");
 
+    // A `normal` label over the shifted span raises that sensor's threshold above its scores.
+    let shifted = fleet.id(1).to_string();
+    publish_once(
+        mq.port,
+        &format!("{FB}/label"),
+        &format!(
+            "{{\"sensor\":\"{shifted}\",\"from\":{},\"to\":{},\"label\":\"normal\",\"id\":\"l1\"}}",
+            start,
+            start + 160_000
+        ),
+    );
+    wait_until(Duration::from_secs(20), "threshold calibrated", || {
+        gw.status()["feedback"]["calibrations"] == 1
+    });
+    let cal = gw.status()["feedback"]["recent_calibrations"][0].clone();
+    println!("calibration: {cal}");
+    assert_eq!(cal["sensor"], shifted.as_str());
+    assert!(cal["to"].as_f64().unwrap() > cal["from"].as_f64().unwrap());
+
     // No model key configured: an announcement is unauthorised.
     publish_once(mq.port, &format!("{FB}/model"), "{\"name\":\"m\",\"version\":\"2\",\"sha256\":\"00000000000000000000000000000000000000000000000000000000000000aa\",\"signature\":\"00\"}");
     // Threshold for every sensor, sent twice with the same id: applied once.
@@ -305,6 +324,24 @@ fn threshold_feedback_changes_decisions_once_per_id_and_survives_a_restart() {
         "no alert above the new threshold"
     );
     assert_eq!(gw.stop(), Some(0));
+
+    // The label is kept for retraining: `edgegw store export --labels`.
+    let out = bin_command()
+        .args(["store", "export", "--labels", "--path"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    let labels = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(labels.lines().count(), 1, "{labels}");
+    assert!(
+        labels.contains("\"id\":\"l1\"") && labels.contains(&shifted),
+        "{labels}"
+    );
 
     // Restarted: the override is restored and the redelivered id is still recognised.
     let gw = Gw::start_in(dir.path(), &toml);

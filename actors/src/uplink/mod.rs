@@ -22,6 +22,10 @@
 //!   span from its publish to its PUBACK, both kept in a bounded map ([`InFlight`]). Every
 //!   other message gets a fresh random trace id. Each committed alert is logged with its
 //!   `trace_id`, and so is every other line about that message ([`commit`]).
+//! - **Feedback intake only.** The session subscribes `feedback/+`; each feedback message is
+//!   classified and rate-limited by [`crate::feedback::intake`] (no I/O, no waiting) and, if
+//!   admitted, handed to the feedback stage, which applies it (a `raw-request` answer comes
+//!   back here as an ordinary [`UplinkMsg::Publish`]).
 
 use crate::config::{check, ConfigError};
 use crate::ctx::Ctx;
