@@ -46,8 +46,8 @@ pub struct FeedbackActor;
 pub struct FeedbackState {
     ctx: Arc<Ctx>,
     key: Option<VerifyingKey>,
-    /// The store's trees, with the opening of the store they belong to.
-    trees: Option<(usize, Trees)>,
+    /// Counts of the bounded trees, with the opening of the store they belong to.
+    counts: Option<((usize, i64), (u64, u64))>,
     recent: VecDeque<String>,
     recent_set: HashSet<String>,
     log: crate::ratelog::RateLog,
@@ -73,13 +73,13 @@ impl Actor for FeedbackActor {
         let mut st = FeedbackState {
             ctx,
             key,
-            trees: None,
+            counts: None,
             recent: VecDeque::new(),
             recent_set: HashSet::new(),
             log: crate::ratelog::RateLog::new(Duration::from_secs(10)),
         };
-        if let Some(t) = trees(&mut st) {
-            for (sensor, t) in t.thresholds()? {
+        if let Some(saved) = with_trees(&mut st, |t| t.thresholds()) {
+            for (sensor, t) in saved? {
                 let s: Arc<str> = sensor.as_str().into();
                 let target = (sensor != "*").then_some(&s);
                 st.ctx.feedback.set_threshold(target, Some(t));
@@ -107,21 +107,23 @@ impl Actor for FeedbackActor {
     }
 }
 
-/// The store's trees for its current opening (`None` while it is closed).
-fn trees(st: &mut FeedbackState) -> Option<&mut Trees> {
+/// Runs `f` on the store's trees (`None` while the store is closed). The trees are opened per
+/// use and never kept: a kept handle would hold a closed store open and stop its recovery from
+/// reopening it. Their counts are kept, per opening of the store.
+fn with_trees<R>(
+    st: &mut FeedbackState,
+    f: impl FnOnce(&mut Trees) -> sled::Result<R>,
+) -> Option<sled::Result<R>> {
     let store = st.ctx.store.get()?;
-    let id = Arc::as_ptr(&store) as usize;
-    if st.trees.as_ref().is_none_or(|(at, _)| *at != id) {
-        match Trees::open(store.db()) {
-            Ok(t) => st.trees = Some((id, t)),
-            Err(e) => {
-                warn!(message = "Feedback trees unavailable.", error = %e);
-                st.trees = None;
-                return None;
-            }
-        }
-    }
-    st.trees.as_mut().map(|(_, t)| t)
+    let id = (Arc::as_ptr(&store) as usize, store.epoch());
+    let counts = st.counts.filter(|(at, _)| *at == id).map(|(_, c)| c);
+    let mut t = match Trees::open(store.db(), counts) {
+        Ok(t) => t,
+        Err(e) => return Some(Err(e)),
+    };
+    let r = f(&mut t);
+    st.counts = Some((id, t.counts()));
+    Some(r)
 }
 
 fn store_error(st: &FeedbackState, what: &str, e: &sled::Error) {
@@ -173,7 +175,7 @@ fn is_seen(st: &mut FeedbackState, id: &str) -> bool {
     if st.recent_set.contains(id) {
         return true;
     }
-    match trees(st).map(|t| t.seen(id)) {
+    match with_trees(st, |t| t.seen(id)) {
         Some(Ok(seen)) => seen,
         Some(Err(e)) => {
             store_error(st, "seen ids", &e);
@@ -185,7 +187,7 @@ fn is_seen(st: &mut FeedbackState, id: &str) -> bool {
 
 fn remember(st: &mut FeedbackState, id: String) {
     let max = st.ctx.cfg.feedback.seen_ids;
-    if let Some(Err(e)) = trees(st).map(|t| t.remember(&id, max)) {
+    if let Some(Err(e)) = with_trees(st, |t| t.remember(&id, max)) {
         store_error(st, "seen ids", &e);
     }
     if st.recent.len() >= SEEN_IN_MEMORY.min(max as usize) {
@@ -222,7 +224,7 @@ fn apply(
                 .feedback
                 .set_threshold(sensor.as_ref(), Some(threshold));
             let name = sensor.as_deref().unwrap_or("*").to_string();
-            if let Some(Err(e)) = trees(st).map(|t| t.set_threshold(&name, threshold)) {
+            if let Some(Err(e)) = with_trees(st, |t| t.set_threshold(&name, threshold)) {
                 store_error(st, "threshold", &e);
             }
             info!(message = "Decision threshold set by feedback.", sensor = %name, threshold);
@@ -235,13 +237,13 @@ fn apply(
                 "id": id, "received_ms": now_ms(),
             });
             let max = st.ctx.cfg.feedback.labels_max;
-            match trees(st).map(|t| t.keep_label(&record, max)) {
+            match with_trees(st, |t| t.keep_label(&record, max)) {
                 Some(Ok(n)) => st.ctx.feedback.labels_evicted(n),
                 Some(Err(e)) => store_error(st, "label", &e),
                 None => {}
             }
             if let Some(c) = st.ctx.feedback.calibrate(&l) {
-                if let Some(Err(e)) = trees(st).map(|t| t.set_threshold(&l.sensor, c.to)) {
+                if let Some(Err(e)) = with_trees(st, |t| t.set_threshold(&l.sensor, c.to)) {
                     store_error(st, "threshold", &e);
                 }
                 info!(message = "Threshold calibrated by a label.", sensor = %l.sensor, anomaly = l.anomaly, from = c.from, to = c.to, decisions = c.decisions);
@@ -311,7 +313,7 @@ fn announce(st: &mut FeedbackState, m: &ModelAnnouncement, outcome: &str, why: O
         "outcome": outcome, "reason": why, "ts": now_ms(),
     });
     st.ctx.feedback.model_announced(v.clone());
-    if let Some(Err(e)) = trees(st).map(|t| t.keep_model(&v)) {
+    if let Some(Err(e)) = with_trees(st, |t| t.keep_model(&v)) {
         store_error(st, "model announcement", &e);
     }
     info!(message = "Model announcement recorded.", name = %m.name, version = %m.version, outcome);

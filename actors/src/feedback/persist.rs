@@ -32,14 +32,17 @@ pub struct Trees {
 }
 
 impl Trees {
-    /// Opens (or creates) the trees in `db`.
-    pub fn open(db: Db) -> sled::Result<Self> {
+    /// Opens (or creates) the trees in `db`; `counts` from [`Trees::counts`] of the same
+    /// opening of the store, or `None` to count (a scan).
+    pub fn open(db: Db, counts: Option<(u64, u64)>) -> sled::Result<Self> {
         let seen = db.open_tree("feedback_seen")?;
         let order = db.open_tree("feedback_seen_order")?;
         let labels = db.open_tree(LABELS)?;
+        let (seen_len, labels_len) =
+            counts.unwrap_or_else(|| (order.len() as u64, labels.len() as u64));
         Ok(Trees {
-            seen_len: order.len() as u64,
-            labels_len: labels.len() as u64,
+            seen_len,
+            labels_len,
             thresholds: db.open_tree("feedback_thresholds")?,
             models: db.open_tree("feedback_models")?,
             seen,
@@ -47,6 +50,11 @@ impl Trees {
             labels,
             db,
         })
+    }
+
+    /// Remembered ids and kept labels.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.seen_len, self.labels_len)
     }
 
     /// Whether `id` was applied before.
@@ -136,7 +144,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let db = sled::open(dir.path()).unwrap();
-            let mut t = Trees::open(db.clone()).unwrap();
+            let mut t = Trees::open(db.clone(), None).unwrap();
             for i in 0..50 {
                 t.remember(&format!("id-{i}"), 20).unwrap();
             }
@@ -146,7 +154,7 @@ mod tests {
             db.flush().unwrap();
         }
         let db = sled::open(dir.path()).unwrap();
-        let mut t = Trees::open(db).unwrap();
+        let mut t = Trees::open(db, None).unwrap();
         assert!(t.seen("id-30").unwrap(), "remembered across a reopen");
         assert_eq!(t.seen_len, 20);
         assert_eq!(t.thresholds().unwrap(), vec![("s1".to_string(), 2.5)]);
