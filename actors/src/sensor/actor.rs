@@ -198,7 +198,10 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     m.decisions.inc();
     m.decision_latency_seconds
         .observe(now.duration_since(s.req.stamps.received).as_secs_f64());
-    let threshold = (st.ctx.feedback).decide(&st.sensor, s.req.stats.end_ts, s.score, s.threshold);
+    let threshold = st
+        .ctx
+        .feedback
+        .decide(&st.sensor, s.req.stats.end_ts, s.score, s.threshold);
     if s.score <= threshold {
         trace(st, &s, now, Outcome::Normal);
         st.tracker.adapt(&s.req.stats);
