@@ -11,6 +11,9 @@
 //! `--tracing 1`: the same load three times on fresh gateways — tracing off, then exporting
 //! to a real collector (rotel) at `sample_ratio` 0.01 and 1.0 — and a table of throughput and
 //! gateway CPU against off (the cost of leaving tracing on in production).
+//! `--feedback-storm 1`: the same load twice on fresh gateways — without, then with a storm of
+//! `feedback/label` messages published as fast as one extra connection can — and a table of
+//! throughput and decision latency p50/p99 for both (feedback must not delay decisions).
 //! Figures go to docs/benchmarks.md. Not a test: nothing here passes or fails on speed.
 
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap: a failure here should stop the run loudly.
@@ -70,13 +73,18 @@ struct Figures {
     peak_rss: f64,
     spans_exported: f64,
     spans_dropped: f64,
+    /// Feedback messages sent by the storm, and applied / dropped by the gateway.
+    storm: (u64, f64, f64),
 }
 
 fn main() {
     if arg("--tracing", 0) == 1 {
         return tracing_overhead();
     }
-    measure(None);
+    if arg("--feedback-storm", 0) == 1 {
+        return feedback_storm();
+    }
+    measure(None, false);
 }
 
 /// The same load three times on fresh gateways: tracing off, at `sample_ratio` 0.01 and at
@@ -86,7 +94,7 @@ fn tracing_overhead() {
     let mut rows = Vec::new();
     for ratio in [None, Some(0.01), Some(1.0)] {
         let tel = ratio.map(|r| (collector.endpoint(), r));
-        rows.push((ratio, measure(tel)));
+        rows.push((ratio, measure(tel, false)));
     }
     let base = rows[0].1;
     println!("\ntracing overhead (same load, same run; CPU is the gateway process, % of one core)");
@@ -114,6 +122,28 @@ fn tracing_overhead() {
     println!("collector received {} spans in all", collector.received());
 }
 
+/// The same load without and with a feedback storm, then a comparison table.
+fn feedback_storm() {
+    let rows: Vec<(bool, Figures)> = [false, true].map(|s| (s, measure(None, s))).into();
+    println!("\nfeedback storm (same load, same run; latency from the gateway's histogram, bucket bounds)");
+    println!("| feedback | samples/s | decisions/s | latency p50 / p99 | gateway CPU | feedback sent / applied / dropped |");
+    println!("|---|---|---|---|---|---|");
+    for (storm, f) in &rows {
+        println!(
+            "| {} | {:.0} | {:.0} | ≤ {} / ≤ {} ms | {:.1}% | {} / {:.0} / {:.0} |",
+            if *storm { "storm" } else { "none" },
+            f.samples_s,
+            f.decisions_s,
+            f.p50 * 1e3,
+            f.p99 * 1e3,
+            f.cpu_pct,
+            f.storm.0,
+            f.storm.1,
+            f.storm.2
+        );
+    }
+}
+
 /// CPU seconds (user + system) process `pid` has used.
 fn cpu_secs(pid: u32) -> f64 {
     // USER_HZ is 100 on every Linux architecture this runs on.
@@ -129,7 +159,7 @@ fn cpu_secs(pid: u32) -> f64 {
 
 /// One run of the load against a fresh gateway, traced to `telemetry` (endpoint, ratio) if
 /// given.
-fn measure(telemetry: Option<(String, f64)>) -> Figures {
+fn measure(telemetry: Option<(String, f64)>, storm: bool) -> Figures {
     let sensors = arg("--sensors", 1000) as usize;
     let seconds = arg("--seconds", 30);
     let batch = arg("--batch", 10) as usize;
@@ -213,6 +243,25 @@ fn measure(telemetry: Option<(String, f64)>) -> Figures {
                 }
             }));
         }
+        let stormed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        if storm {
+            let mut o = MqttOptions::new("load-feedback-storm", "127.0.0.1", broker);
+            o.set_inflight(200);
+            let (client, mut el) = AsyncClient::new(o, 1000);
+            tokio::spawn(async move { while el.poll().await.is_ok() {} });
+            let sent = stormed.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut i = 0u64;
+                while Instant::now() < stop {
+                    let p = format!("{{\"sensor\":\"s{}\",\"from\":1,\"to\":2,\"label\":\"normal\"}}", i % 1000);
+                    if client.publish("edgegw/gw-01/feedback/label", QoS::AtLeastOnce, false, p).await.is_err() {
+                        return;
+                    }
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    i += 1;
+                }
+            }));
+        }
         // Skip warm-up from the measurement: start counting once decisions flow.
         let warm = Instant::now();
         while metric(&get(http, "/metrics"), "edgegw_decisions_total") < 1.0 && Instant::now() < stop {
@@ -274,6 +323,11 @@ fn measure(telemetry: Option<(String, f64)>) -> Figures {
             spans_exported: d("edgegw_telemetry_spans_exported_total"),
             spans_dropped: d("edgegw_telemetry_spans_dropped_total{reason=\"queue_full\"}")
                 + d("edgegw_telemetry_spans_dropped_total{reason=\"export_failed\"}"),
+            storm: (
+                stormed.load(std::sync::atomic::Ordering::Relaxed),
+                metric(&m1, "edgegw_feedback_total{kind=\"label\"}"),
+                metric(&m1, "edgegw_feedback_dropped_total{kind=\"label\"}"),
+            ),
         }
     });
     let _ = Command::new("kill")

@@ -80,6 +80,9 @@ fn apply_env(
             ));
         };
         let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+        // Deeper keys (`EDGEGW_FEEDBACK__KINDS__LABEL__BURST`) name nested tables.
+        let mut path: Vec<&str> = key.split("__").collect();
+        let key = path.pop().unwrap_or_default().to_string();
         // A TOML literal when it parses as one (numbers, booleans, arrays), else a string.
         let value = format!("v = {raw}")
             .parse::<toml::Table>()
@@ -92,14 +95,35 @@ fn apply_env(
         let table = root
             .entry(section.clone())
             .or_insert_with(|| Value::Table(Default::default()));
-        let Some(table) = table.as_table_mut() else {
+        let Some(mut table) = table.as_table_mut() else {
             return Err(ConfigError::new(
                 section,
                 format!("is not a section (set by {var})"),
             ));
         };
+        let mut dotted = section.clone();
+        for part in path {
+            // Environment variable names cannot hold '-': `RAW_REQUEST` finds `raw-request`.
+            let dashed = part.replace('_', "-");
+            let part = if !table.contains_key(part) && table.contains_key(&dashed) {
+                dashed
+            } else {
+                part.to_string()
+            };
+            dotted = format!("{dotted}.{part}");
+            let next = table
+                .entry(part.as_str())
+                .or_insert_with(|| Value::Table(Default::default()));
+            let Some(t) = next.as_table_mut() else {
+                return Err(ConfigError::new(
+                    dotted,
+                    format!("is not a table (set by {var})"),
+                ));
+            };
+            table = t;
+        }
         table.insert(key.clone(), value);
-        sources.insert(format!("{section}.{key}"), var);
+        sources.insert(format!("{dotted}.{key}"), var);
     }
     Ok(sources)
 }
@@ -222,5 +246,25 @@ mod tests {
         assert_eq!(c.gateway.id, "b");
         assert_eq!(c.sensors.window, 128);
         assert_eq!(c.ingest.topics, vec!["x/+/y".to_string()]);
+    }
+
+    #[test]
+    fn env_overrides_reach_nested_keys() {
+        let c = load_str(
+            "",
+            &[
+                ("EDGEGW_FEEDBACK__KINDS__RAW_REQUEST__BURST", "3"),
+                ("EDGEGW_FEEDBACK__KINDS__LABEL__RATE_PER_SEC", "2"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(c.feedback.kinds.raw_request.burst, 3);
+        assert_eq!(c.feedback.kinds.label.rate_per_sec, 2);
+        assert_eq!(
+            c.feedback.kinds.label.burst, 20,
+            "the rest of the table kept"
+        );
+        let e = load_str("", &[("EDGEGW_FEEDBACK__KINDS__LABEL__BURST", "999")]).unwrap_err();
+        assert_eq!(e.key, "feedback.kinds.label.burst");
     }
 }

@@ -12,13 +12,17 @@ use std::process::ExitCode;
 pub enum StoreCmd {
     /// Backlog per class, bytes, evictions, dead letters, as JSON.
     Inspect(Where),
-    /// Every held record (and, with --dead-letters, every dead letter) as JSON lines.
+    /// Every held record (or, with --dead-letters, every dead letter; with --labels, every
+    /// feedback label) as JSON lines.
     Export {
         #[command(flatten)]
         at: Where,
         /// Export dead letters instead of outbound records.
         #[arg(long)]
         dead_letters: bool,
+        /// Export the feedback labels kept for retraining instead.
+        #[arg(long, conflicts_with = "dead_letters")]
+        labels: bool,
     },
 }
 
@@ -46,9 +50,13 @@ fn store_config(w: &Where) -> Result<StoreConfig, ExitCode> {
 }
 
 pub fn run(cmd: StoreCmd) -> ExitCode {
-    let (at, export, dead) = match &cmd {
-        StoreCmd::Inspect(w) => (w, false, false),
-        StoreCmd::Export { at, dead_letters } => (at, true, *dead_letters),
+    let (at, export, dead, labels) = match &cmd {
+        StoreCmd::Inspect(w) => (w, false, false, false),
+        StoreCmd::Export {
+            at,
+            dead_letters,
+            labels,
+        } => (at, true, *dead_letters, *labels),
     };
     let sc = match store_config(at) {
         Ok(c) => c,
@@ -70,6 +78,14 @@ pub fn run(cmd: StoreCmd) -> ExitCode {
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         )
+    } else if labels {
+        match edgegw_actors::feedback::export_labels(&store) {
+            Ok(all) => all.iter().try_for_each(|l| writeln!(out, "{l}")),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
     } else if dead {
         store
             .dead

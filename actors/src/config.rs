@@ -7,6 +7,7 @@
 //! zero workers …). The keys of `SPEC.md` keep their names and meanings.
 
 use crate::duration::Dur;
+pub use crate::feedback::FeedbackConfig;
 use crate::inference::InferenceConfig;
 use crate::ingest::IngestConfig;
 use crate::sensor::storm::AlertsConfig;
@@ -172,36 +173,6 @@ impl SummaryConfig {
             "summary.period",
             "must be at least 100ms",
         )
-    }
-}
-
-/// `[feedback]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FeedbackConfig {
-    /// Feedback messages processed per second, all kinds together.
-    pub rate_per_sec: u32,
-    /// Burst allowance above the rate.
-    pub burst: u32,
-}
-
-impl Default for FeedbackConfig {
-    fn default() -> Self {
-        Self {
-            rate_per_sec: 20,
-            burst: 40,
-        }
-    }
-}
-
-impl FeedbackConfig {
-    fn validate(&self) -> Result<(), ConfigError> {
-        check(
-            self.rate_per_sec > 0,
-            "feedback.rate_per_sec",
-            "must be greater than 0",
-        )?;
-        check(self.burst > 0, "feedback.burst", "must be greater than 0")
     }
 }
 

@@ -54,6 +54,8 @@ pub struct Stages {
     pub inference: Slot<crate::inference::PoolMsg>,
     /// The uplink.
     pub uplink: Slot<crate::uplink::UplinkMsg>,
+    /// The feedback stage.
+    pub feedback: Slot<crate::feedback::FeedbackMsg>,
 }
 
 /// Shared by every stage of one gateway.
@@ -85,6 +87,8 @@ pub struct Ctx {
     pub rates: crate::metrics::rates::Rates,
     /// The global cap on sensor alerts (`alerts.max_per_minute`), shared by every sensor.
     pub alert_cap: crate::sensor::storm::AlertCap,
+    /// Feedback limits, threshold overrides and calibration history.
+    pub feedback: crate::feedback::FeedbackShared,
 }
 
 impl Ctx {
@@ -106,6 +110,7 @@ impl Ctx {
             .as_ref()
             .map(|t| t.counters().clone())
             .unwrap_or_default();
+        let feedback = crate::feedback::FeedbackShared::new(&cfg);
         Arc::new(Ctx {
             cfg: Arc::new(cfg),
             metrics: Arc::new(Metrics::with_spans(spans)),
@@ -120,6 +125,7 @@ impl Ctx {
             traces,
             rates: Default::default(),
             alert_cap,
+            feedback,
         })
     }
 

@@ -19,6 +19,7 @@ pub const STAGES: &[&str] = &[
     "inference",
     "inference_worker",
     "uplink",
+    "feedback",
 ];
 
 /// One injected fault.

@@ -12,6 +12,8 @@
 //! - [`inference`]: the micro-batching pool and its workers.
 //! - [`model`]: the autoencoder model package, training, int8 variant and fallback rule.
 //! - [`store`]: the sled store, source of truth for everything outbound; dead letters.
+//! - [`feedback`]: the feedback channel from the cloud (labels, thresholds, raw requests,
+//!   model announcements): limits on intake, validation, idempotency, application.
 //! - [`uplink`]: commits to the store and publishes upstream, forgetting a record on its PUBACK.
 //! - [`http`]: `/healthz`, `/readyz`, `/status`, `/metrics`.
 //! - [`telemetry`]: decision traces, sampled at decision time, exported over OTLP/gRPC from
@@ -25,6 +27,7 @@ pub mod ctx;
 pub mod deadletter;
 pub mod duration;
 pub mod fault;
+pub mod feedback;
 pub mod flow;
 pub mod http;
 pub mod inference;

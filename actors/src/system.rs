@@ -244,7 +244,13 @@ impl Gateway {
             }
             last = decisions;
         }
-        for s in [Stage::Http, Stage::Sensors, Stage::Inference, Stage::Uplink] {
+        for s in [
+            Stage::Http,
+            Stage::Sensors,
+            Stage::Inference,
+            Stage::Feedback,
+            Stage::Uplink,
+        ] {
             let _ = ractor::call_t!(self.root, RootMsg::StopStage, 6000, s);
         }
         drop(self.figures);

@@ -171,6 +171,7 @@ pub fn status_json(ctx: &Ctx) -> Value {
         "sensors_active": m.sensors_active.get(),
         "uplink_connected": m.uplink_connected.get() == 1,
         "dead_letters": {"held": ctx.store.get().map(|s| s.dead.len()), "recent": ctx.dead_letters.recent(10)},
+        "feedback": ctx.feedback.status(),
         "faults_enabled": Faults::enabled(),
     })
 }

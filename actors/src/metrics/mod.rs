@@ -42,10 +42,11 @@ pub const RESTART_STAGES: &[&str] = &[
     "inference",
     "inference_worker",
     "uplink",
+    "feedback",
     "http",
 ];
 
-/// `{stage}` label: `ingest`, `sensors`, `sensor`, `inference`, `inference_worker`, `uplink`, `http`.
+/// `{stage}` label: `ingest`, `sensors`, `sensor`, `inference`, `inference_worker`, `uplink`, `feedback`, `http`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StageLabel {
     /// Supervised stage name.

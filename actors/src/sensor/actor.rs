@@ -201,7 +201,10 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     m.decisions.inc();
     m.decision_latency_seconds
         .observe(now.duration_since(s.req.stamps.received).as_secs_f64());
-    let threshold = s.threshold;
+    let threshold = st
+        .ctx
+        .feedback
+        .decide(&st.sensor, s.req.stats.end_ts, s.score, s.threshold);
     let anomalous = s.score > threshold;
     let cap = &st.ctx.alert_cap;
     let (suppressed_before, episode) = match st

@@ -8,6 +8,7 @@
 
 use super::policy::{RestartTracker, Strategy, Verdict};
 use crate::ctx::Ctx;
+use crate::feedback::FeedbackActor;
 use crate::http::HttpActor;
 use crate::inference::InferencePool;
 use crate::ingest::IngestActor;
@@ -29,6 +30,8 @@ use tracing::{error, info, warn};
 pub enum Stage {
     /// Upstream publishing.
     Uplink,
+    /// Feedback from the cloud.
+    Feedback,
     /// Inference pool.
     Inference,
     /// Sensor supervisor.
@@ -41,8 +44,9 @@ pub enum Stage {
 
 impl Stage {
     /// Start order: consumers before producers.
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Uplink,
+        Stage::Feedback,
         Stage::Inference,
         Stage::Sensors,
         Stage::Ingest,
@@ -53,6 +57,7 @@ impl Stage {
     pub fn name(self) -> &'static str {
         match self {
             Stage::Uplink => "uplink",
+            Stage::Feedback => "feedback",
             Stage::Inference => "inference",
             Stage::Sensors => "sensors",
             Stage::Ingest => "ingest",
@@ -192,6 +197,11 @@ async fn spawn(
             ctx.stages.uplink.set(Some(a.clone()));
             a.get_cell()
         }
+        Stage::Feedback => {
+            let (a, _) = Actor::spawn_linked(None, FeedbackActor, c, sup).await?;
+            ctx.stages.feedback.set(Some(a.clone()));
+            a.get_cell()
+        }
         Stage::Inference => {
             let (a, _) = Actor::spawn_linked(None, InferencePool, c, sup).await?;
             ctx.stages.inference.set(Some(a.clone()));
@@ -216,6 +226,7 @@ async fn spawn(
 fn clear_slot(ctx: &Ctx, stage: Stage) {
     match stage {
         Stage::Uplink => ctx.stages.uplink.set(None),
+        Stage::Feedback => ctx.stages.feedback.set(None),
         Stage::Inference => ctx.stages.inference.set(None),
         Stage::Sensors => ctx.stages.sensors.set(None),
         Stage::Ingest | Stage::Http => {}

@@ -22,11 +22,15 @@
 //!   span from its publish to its PUBACK, both kept in a bounded map ([`InFlight`]). Every
 //!   other message gets a fresh random trace id. Each committed alert is logged with its
 //!   `trace_id`, and so is every other line about that message ([`commit`]).
+//! - **Feedback intake only.** The session subscribes `feedback/+`; each feedback message is
+//!   classified and rate-limited by [`crate::feedback::intake`] (no I/O, no waiting) and, if
+//!   admitted, handed to the feedback stage, which applies it (a `raw-request` answer comes
+//!   back here as an ordinary [`UplinkMsg::Publish`]).
 
 use crate::config::{check, ConfigError};
 use crate::ctx::Ctx;
 use crate::duration::Dur;
-use crate::metrics::{ClassLabel, KindLabel, ReasonLabel};
+use crate::metrics::{ClassLabel, ReasonLabel};
 use crate::mqtt::{self, LinkEvent};
 use crate::status::{now_ms, UPLINK_DOWN};
 use crate::supervisor::policy::jittered;
@@ -50,8 +54,6 @@ pub use recovery::Reopened;
 
 /// Status condition while the store fails to write or flush.
 pub const STORE_ERROR: &str = "store_error";
-/// Topic (under the gateway's prefix) of requests for raw windows.
-pub const RAW_REQUEST: &str = "feedback/raw-request";
 
 /// Status condition while the store is above `store.near_budget`.
 pub const STORE_NEAR_BUDGET: &str = "store_near_budget";
@@ -500,9 +502,10 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
             st.last_status = None;
             info!(message = "Uplink connected.", url = %st.ctx.cfg.uplink.url, backlog = backlog(&st.ctx));
             // Clean sessions forget subscriptions: renew on every connect.
-            let _ = s
-                .client
-                .try_subscribe(topic(&st.ctx, RAW_REQUEST), QoS::AtLeastOnce);
+            let _ = s.client.try_subscribe(
+                topic(&st.ctx, crate::feedback::FEEDBACK_FILTER),
+                QoS::AtLeastOnce,
+            );
             publish_status(st);
             pump(myself, st);
         }
@@ -525,11 +528,15 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
             }
             pump(myself, st);
         }
-        LinkEvent::Event(Event::Incoming(Packet::Publish(p)))
-            if p.topic == topic(&st.ctx, RAW_REQUEST) =>
-        {
-            raw_request(myself, st, &p.payload);
-            flush(myself, st);
+        LinkEvent::Event(Event::Incoming(Packet::Publish(p))) => {
+            // Feedback: classified and limited here, applied by the feedback stage.
+            if let Err(crate::feedback::Refused::UnknownKind) =
+                crate::feedback::intake(&st.ctx, &p.topic, p.payload)
+            {
+                if let Some(suppressed) = st.droplog.allow("feedback_kind", Instant::now()) {
+                    warn!(message = "Feedback of an unknown kind ignored.", topic = %p.topic, suppressed);
+                }
+            }
         }
         LinkEvent::Event(_) => {}
         LinkEvent::Down { error, .. } => drop_session(myself, st, &error),
@@ -583,67 +590,6 @@ fn commit(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, out: Outbound) {
             recovery::commit_failed(myself, st, &e, &trace_id);
         }
     }
-}
-
-/// A `raw-request`: `{"sensor", "from", "to", "id"?}` → the kept raw samples of that span,
-/// committed as a `raw` message (with `"found": false` and no samples when none are kept).
-fn raw_request(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, payload: &[u8]) {
-    #[derive(Deserialize)]
-    struct Req {
-        sensor: String,
-        from: i64,
-        to: i64,
-        id: Option<String>,
-    }
-    let kind = KindLabel {
-        kind: "raw-request",
-    };
-    let req = match serde_json::from_slice::<Req>(payload) {
-        Ok(r) if r.from <= r.to && !r.sensor.is_empty() && !r.sensor.contains(['/', '+', '#']) => r,
-        Ok(_) | Err(_) => {
-            st.ctx.metrics.feedback_dropped.get_or_create(&kind).inc();
-            warn!(message = "Malformed raw-request dropped.", payload = %String::from_utf8_lossy(&payload[..payload.len().min(200)]));
-            return;
-        }
-    };
-    st.ctx.metrics.feedback.get_or_create(&kind).inc();
-    let Some(store) = st.ctx.store.get() else {
-        // The answer could not be committed while the store is closed.
-        st.ctx.metrics.feedback_dropped.get_or_create(&kind).inc();
-        return;
-    };
-    let samples = match store.raw.between(&req.sensor, req.from, req.to) {
-        Ok(s) => s,
-        Err(e) => {
-            st.ctx
-                .status
-                .condition(STORE_ERROR, Some(format!("raw read: {e}")));
-            return;
-        }
-    };
-    let mut body = Map::new();
-    body.insert("reason".into(), json!("request"));
-    if let Some(id) = &req.id {
-        body.insert("request_id".into(), json!(id));
-    }
-    body.insert("found".into(), json!(!samples.is_empty()));
-    body.insert(
-        "window".into(),
-        json!({"start": req.from, "end": req.to, "n": samples.len()}),
-    );
-    body.insert(
-        "samples".into(),
-        Value::Array(samples.iter().map(|(t, v)| json!([t, v])).collect()),
-    );
-    let out = Outbound {
-        class: Class::Raw,
-        sensor: req.sensor.as_str().into(),
-        ts: req.to,
-        body,
-        raw: None,
-        trace: None,
-    };
-    commit(myself, st, out);
 }
 
 fn count_evictions(ctx: &Ctx, evicted: &[(Class, u64)]) {

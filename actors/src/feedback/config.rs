@@ -1,0 +1,233 @@
+//! `[feedback]`: inbound limits, validation bounds, idempotency memory, the model key.
+
+use crate::config::{check, ConfigError};
+use crate::duration::Dur;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// Largest accepted `feedback.max_threshold`.
+const THRESHOLD_CAP: f32 = 1.0e6;
+
+/// `[feedback]`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeedbackConfig {
+    /// Feedback messages processed per second, all kinds together.
+    pub rate_per_sec: u32,
+    /// Burst allowance above the rate (all kinds together).
+    pub burst: u32,
+    /// Per-kind limits, each inside the global one.
+    pub kinds: KindLimits,
+    /// Messages per minute for one sensor (kinds that name a sensor, together).
+    pub per_sensor_per_min: u32,
+    /// Burst allowance per sensor.
+    pub per_sensor_burst: u32,
+    /// Longest span (`to - from`) of a `label` or `raw-request`.
+    pub max_span: Dur,
+    /// Largest threshold a `threshold` message may set.
+    pub max_threshold: f32,
+    /// Feedback ids remembered (persisted) for idempotency; the oldest are forgotten first.
+    pub seen_ids: u64,
+    /// Labels kept for retraining; the oldest are evicted first (counted).
+    pub labels_max: u64,
+    /// Ed25519 public key (64 hex digits) that signs model announcements; empty = every
+    /// announcement is refused as unauthorised.
+    pub model_public_key: String,
+}
+
+/// `[feedback.kinds.*]`: one limit per kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KindLimits {
+    /// `label` messages.
+    pub label: KindLimit,
+    /// `threshold` messages.
+    pub threshold: KindLimit,
+    /// `raw-request` messages.
+    #[serde(rename = "raw-request")]
+    pub raw_request: KindLimit,
+    /// `model` announcements.
+    pub model: KindLimit,
+}
+
+/// The limit of one kind.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KindLimit {
+    /// Messages of this kind per second.
+    pub rate_per_sec: u32,
+    /// Burst allowance of this kind.
+    pub burst: u32,
+}
+
+const fn limit(rate_per_sec: u32, burst: u32) -> KindLimit {
+    KindLimit {
+        rate_per_sec,
+        burst,
+    }
+}
+
+impl Default for KindLimits {
+    fn default() -> Self {
+        Self {
+            label: limit(10, 20),
+            threshold: limit(5, 10),
+            raw_request: limit(5, 10),
+            model: limit(1, 2),
+        }
+    }
+}
+
+impl KindLimits {
+    /// The limit of `kind`.
+    pub fn get(&self, kind: super::Kind) -> KindLimit {
+        match kind {
+            super::Kind::Label => self.label,
+            super::Kind::Threshold => self.threshold,
+            super::Kind::RawRequest => self.raw_request,
+            super::Kind::Model => self.model,
+        }
+    }
+}
+
+impl Default for FeedbackConfig {
+    fn default() -> Self {
+        Self {
+            rate_per_sec: 20,
+            burst: 40,
+            kinds: KindLimits::default(),
+            per_sensor_per_min: 60,
+            per_sensor_burst: 10,
+            max_span: Dur::secs(86_400),
+            max_threshold: 1000.0,
+            seen_ids: 10_000,
+            labels_max: 10_000,
+            model_public_key: String::new(),
+        }
+    }
+}
+
+impl FeedbackConfig {
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            self.rate_per_sec > 0,
+            "feedback.rate_per_sec",
+            "must be greater than 0",
+        )?;
+        check(self.burst > 0, "feedback.burst", "must be greater than 0")?;
+        for kind in super::Kind::ALL {
+            let l = self.kinds.get(kind);
+            let key = |k: &str| format!("feedback.kinds.{}.{k}", kind.as_str());
+            if l.rate_per_sec == 0 {
+                return Err(ConfigError::new(
+                    key("rate_per_sec"),
+                    "must be greater than 0",
+                ));
+            }
+            if l.burst == 0 {
+                return Err(ConfigError::new(key("burst"), "must be greater than 0"));
+            }
+            if l.burst > self.burst {
+                return Err(ConfigError::new(
+                    key("burst"),
+                    "must not exceed feedback.burst (the global limit would refuse the excess)",
+                ));
+            }
+        }
+        check(
+            self.per_sensor_per_min > 0,
+            "feedback.per_sensor_per_min",
+            "must be greater than 0",
+        )?;
+        check(
+            (1..=self.burst).contains(&self.per_sensor_burst),
+            "feedback.per_sensor_burst",
+            "must be between 1 and feedback.burst",
+        )?;
+        check(
+            self.max_span.get() >= Duration::from_secs(1),
+            "feedback.max_span",
+            "must be at least 1s",
+        )?;
+        check(
+            self.max_threshold.is_finite()
+                && self.max_threshold > 0.0
+                && self.max_threshold <= THRESHOLD_CAP,
+            "feedback.max_threshold",
+            "must be a finite number above 0 and at most 1e6",
+        )?;
+        check(
+            (1..=10_000_000).contains(&self.seen_ids),
+            "feedback.seen_ids",
+            "must be between 1 and 10000000",
+        )?;
+        check(
+            (1..=10_000_000).contains(&self.labels_max),
+            "feedback.labels_max",
+            "must be between 1 and 10000000",
+        )?;
+        if !self.model_public_key.is_empty() {
+            super::validate::public_key(&self.model_public_key)
+                .map_err(|r| ConfigError::new("feedback.model_public_key", r))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of(f: impl FnOnce(&mut FeedbackConfig)) -> Option<String> {
+        let mut c = FeedbackConfig::default();
+        f(&mut c);
+        c.validate().err().map(|e| e.key)
+    }
+
+    #[test]
+    fn impossible_values_are_rejected_naming_the_key() {
+        assert_eq!(key_of(|_| {}), None);
+        assert_eq!(
+            key_of(|c| c.rate_per_sec = 0).as_deref(),
+            Some("feedback.rate_per_sec")
+        );
+        assert_eq!(key_of(|c| c.burst = 0).as_deref(), Some("feedback.burst"));
+        assert_eq!(
+            key_of(|c| c.kinds.label.burst = 41).as_deref(),
+            Some("feedback.kinds.label.burst")
+        );
+        assert_eq!(
+            key_of(|c| c.kinds.raw_request.rate_per_sec = 0).as_deref(),
+            Some("feedback.kinds.raw-request.rate_per_sec")
+        );
+        assert_eq!(
+            key_of(|c| c.per_sensor_burst = 0).as_deref(),
+            Some("feedback.per_sensor_burst")
+        );
+        assert_eq!(
+            key_of(|c| c.max_threshold = f32::NAN).as_deref(),
+            Some("feedback.max_threshold")
+        );
+        assert_eq!(
+            key_of(|c| c.seen_ids = 0).as_deref(),
+            Some("feedback.seen_ids")
+        );
+        assert_eq!(
+            key_of(|c| c.model_public_key = "abc".into()).as_deref(),
+            Some("feedback.model_public_key")
+        );
+        let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        assert_eq!(key_of(|c| c.model_public_key = key.into()), None);
+    }
+
+    #[test]
+    fn kinds_are_read_from_toml() {
+        let c: FeedbackConfig = toml::from_str(
+            "rate_per_sec = 50\nburst = 100\n[kinds.raw-request]\nrate_per_sec = 7\nburst = 9\n",
+        )
+        .unwrap();
+        assert_eq!(c.kinds.raw_request.rate_per_sec, 7);
+        assert_eq!(c.kinds.label.burst, 20, "unset kinds keep their defaults");
+        c.validate().unwrap();
+    }
+}

@@ -1,0 +1,383 @@
+//! Parsing and validation of feedback payloads (SPEC "Uplink" table), and the signature of
+//! model announcements.
+//!
+//! Design constraints: every rejection has a short reason from a fixed set (`malformed`,
+//! `unknown_sensor`, `unauthorised`) and a detail in words; unknown fields are ignored, as for
+//! sensor payloads. A model announcement is signed with ed25519 over [`canonical_model_bytes`].
+
+use super::Kind;
+use ed25519_dalek::{Signature, VerifyingKey};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// Longest accepted feedback `id`.
+const MAX_ID: usize = 128;
+
+/// A validated feedback message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Feedback {
+    /// A labelled span.
+    Label(LabelFb),
+    /// A threshold override; `sensor: None` = every sensor (`"*"`).
+    Threshold {
+        /// The sensor, or `None` for all.
+        sensor: Option<Arc<str>>,
+        /// The new threshold.
+        threshold: f32,
+    },
+    /// A request for raw samples.
+    RawRequest {
+        /// The sensor.
+        sensor: Arc<str>,
+        /// Span start, ms.
+        from: i64,
+        /// Span end, ms.
+        to: i64,
+    },
+    /// A signed model announcement.
+    Model(ModelAnnouncement),
+}
+
+/// A `label` message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelFb {
+    /// The sensor.
+    pub sensor: Arc<str>,
+    /// Span start, ms.
+    pub from: i64,
+    /// Span end, ms.
+    pub to: i64,
+    /// `true` for `anomaly`, `false` for `normal`.
+    pub anomaly: bool,
+}
+
+/// A `model` announcement (signature checked).
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
+pub struct ModelAnnouncement {
+    /// Model name.
+    pub name: String,
+    /// Model version.
+    pub version: String,
+    /// SHA-256 of the package's weights file (64 lower-case hex digits).
+    pub sha256: String,
+    /// Ed25519 signature (128 hex digits) over [`canonical_model_bytes`].
+    pub signature: String,
+    /// Local directory of the package, delivered out of band; absent = record only.
+    #[serde(default)]
+    pub path: Option<String>,
+}
+
+/// Why a message was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    /// Short reason: `malformed`, `unknown_sensor` or `unauthorised`.
+    pub reason: &'static str,
+    /// What exactly, for the dead letter and the log.
+    pub detail: String,
+}
+
+fn malformed(detail: impl Into<String>) -> Rejection {
+    Rejection {
+        reason: "malformed",
+        detail: detail.into(),
+    }
+}
+
+/// What the validation needs to know of the gateway.
+pub struct Checks<'a> {
+    /// Longest span, ms.
+    pub max_span_ms: i64,
+    /// Largest threshold.
+    pub max_threshold: f32,
+    /// The model key; `None` = announcements are unauthorised.
+    pub key: Option<&'a VerifyingKey>,
+    /// Whether a sensor is known (has a baseline or makes decisions).
+    pub known: &'a dyn Fn(&str) -> bool,
+}
+
+/// The message's `id`, if it has a valid one (a string of at most 128 bytes).
+pub fn id_of(payload: &[u8]) -> Result<Option<String>, Rejection> {
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<String>,
+    }
+    let id = serde_json::from_slice::<Id>(payload)
+        .map_err(|e| malformed(format!("invalid JSON or id: {e}")))?
+        .id;
+    match id {
+        Some(i) if i.is_empty() || i.len() > MAX_ID => {
+            Err(malformed("id must have 1 to 128 bytes"))
+        }
+        other => Ok(other),
+    }
+}
+
+fn sensor(s: String, c: &Checks) -> Result<Arc<str>, Rejection> {
+    if !super::valid_sensor_id(&s) {
+        return Err(malformed(format!(
+            "sensor {s:?}: must be 1 to 128 bytes without '/', '+' or '#'"
+        )));
+    }
+    if !(c.known)(&s) {
+        return Err(Rejection {
+            reason: "unknown_sensor",
+            detail: format!("sensor {s:?} has no baseline and makes no decisions"),
+        });
+    }
+    Ok(s.into())
+}
+
+fn span(from: i64, to: i64, c: &Checks) -> Result<(), Rejection> {
+    if from > to {
+        return Err(malformed(format!("from {from} is after to {to}")));
+    }
+    if to.saturating_sub(from) > c.max_span_ms {
+        return Err(malformed(format!(
+            "span {} ms is longer than feedback.max_span ({} ms)",
+            to.saturating_sub(from),
+            c.max_span_ms
+        )));
+    }
+    Ok(())
+}
+
+/// Parses and validates a payload of `kind`.
+pub fn parse(kind: Kind, payload: &[u8], c: &Checks) -> Result<Feedback, Rejection> {
+    let json = |e: serde_json::Error| malformed(e.to_string());
+    match kind {
+        Kind::Label => {
+            #[derive(Deserialize)]
+            struct P {
+                sensor: String,
+                from: i64,
+                to: i64,
+                label: String,
+            }
+            let p: P = serde_json::from_slice(payload).map_err(json)?;
+            let anomaly = match p.label.as_str() {
+                "anomaly" => true,
+                "normal" => false,
+                other => {
+                    return Err(malformed(format!(
+                        "label {other:?}: must be \"anomaly\" or \"normal\""
+                    )))
+                }
+            };
+            span(p.from, p.to, c)?;
+            Ok(Feedback::Label(LabelFb {
+                sensor: sensor(p.sensor, c)?,
+                from: p.from,
+                to: p.to,
+                anomaly,
+            }))
+        }
+        Kind::Threshold => {
+            #[derive(Deserialize)]
+            struct P {
+                sensor: String,
+                threshold: f64,
+            }
+            let p: P = serde_json::from_slice(payload).map_err(json)?;
+            let t = p.threshold as f32;
+            if !(t.is_finite() && t > 0.0 && t <= c.max_threshold) {
+                return Err(malformed(format!(
+                    "threshold {}: must be above 0 and at most feedback.max_threshold ({})",
+                    p.threshold, c.max_threshold
+                )));
+            }
+            let sensor = match p.sensor.as_str() {
+                "*" => None,
+                _ => Some(sensor(p.sensor, c)?),
+            };
+            Ok(Feedback::Threshold {
+                sensor,
+                threshold: t,
+            })
+        }
+        Kind::RawRequest => {
+            #[derive(Deserialize)]
+            struct P {
+                sensor: String,
+                from: i64,
+                to: i64,
+            }
+            let p: P = serde_json::from_slice(payload).map_err(json)?;
+            span(p.from, p.to, c)?;
+            // Raw windows outlive sensor actors in the store: any valid id may be asked for.
+            if !super::valid_sensor_id(&p.sensor) {
+                return Err(malformed(format!("sensor {:?}: not a valid id", p.sensor)));
+            }
+            Ok(Feedback::RawRequest {
+                sensor: p.sensor.into(),
+                from: p.from,
+                to: p.to,
+            })
+        }
+        Kind::Model => {
+            let m: ModelAnnouncement = serde_json::from_slice(payload).map_err(json)?;
+            if m.sha256.len() != 64 || !m.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(malformed("sha256: must be 64 hex digits"));
+            }
+            verify(&m, c.key)?;
+            Ok(Feedback::Model(m))
+        }
+    }
+}
+
+/// The bytes a model announcement's signature covers: the UTF-8 of
+/// `"edgegw-model-v1\n" + name + "\n" + version + "\n" + lower(sha256) + "\n" + path + "\n"`
+/// (`path` empty when absent). Other fields, `id` included, are not signed.
+pub fn canonical_model_bytes(name: &str, version: &str, sha256: &str, path: &str) -> Vec<u8> {
+    format!(
+        "edgegw-model-v1\n{name}\n{version}\n{}\n{path}\n",
+        sha256.to_ascii_lowercase()
+    )
+    .into_bytes()
+}
+
+fn verify(m: &ModelAnnouncement, key: Option<&VerifyingKey>) -> Result<(), Rejection> {
+    let unauthorised = |detail: &str| Rejection {
+        reason: "unauthorised",
+        detail: detail.into(),
+    };
+    let Some(key) = key else {
+        return Err(unauthorised(
+            "no feedback.model_public_key configured: model announcements are refused",
+        ));
+    };
+    let sig: [u8; 64] = hex(&m.signature)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| unauthorised("signature: must be 128 hex digits"))?;
+    let msg = canonical_model_bytes(
+        &m.name,
+        &m.version,
+        &m.sha256,
+        m.path.as_deref().unwrap_or(""),
+    );
+    key.verify_strict(&msg, &Signature::from_bytes(&sig))
+        .map_err(|_| unauthorised("signature does not verify with feedback.model_public_key"))
+}
+
+/// Decodes hex (either case); `None` if it is not hex.
+pub fn hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|d| u8::from_str_radix(d, 16).ok()))
+        .collect()
+}
+
+/// The configured public key, or why it is unusable.
+pub fn public_key(s: &str) -> Result<VerifyingKey, String> {
+    let bytes: [u8; 32] = hex(s)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "must be 64 hex digits (an ed25519 public key)".to_string())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an ed25519 public key: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::{Signer, SigningKey};
+
+    fn checks<'a>(key: Option<&'a VerifyingKey>, known: &'a dyn Fn(&str) -> bool) -> Checks<'a> {
+        Checks {
+            max_span_ms: 86_400_000,
+            max_threshold: 100.0,
+            key,
+            known,
+        }
+    }
+
+    #[test]
+    fn payloads_are_checked_per_kind() {
+        let known = |s: &str| s == "s1";
+        let c = checks(None, &known);
+        let ok = |k, p: &str| parse(k, p.as_bytes(), &c);
+        let reason = |k, p: &str| ok(k, p).err().map(|r| r.reason);
+        assert!(matches!(
+            ok(
+                Kind::Label,
+                r#"{"sensor":"s1","from":1,"to":2,"label":"anomaly","x":1}"#
+            ),
+            Ok(Feedback::Label(LabelFb { anomaly: true, .. }))
+        ));
+        assert_eq!(
+            reason(
+                Kind::Label,
+                r#"{"sensor":"s2","from":1,"to":2,"label":"normal"}"#
+            ),
+            Some("unknown_sensor")
+        );
+        assert_eq!(
+            reason(
+                Kind::Label,
+                r#"{"sensor":"s1","from":0,"to":90000000,"label":"normal"}"#
+            ),
+            Some("malformed"),
+            "span longer than max_span"
+        );
+        assert_eq!(
+            ok(Kind::Threshold, r#"{"sensor":"*","threshold":2.5}"#),
+            Ok(Feedback::Threshold {
+                sensor: None,
+                threshold: 2.5
+            })
+        );
+        for bad in ["0", "101", "-1", "1e400"] {
+            let p = format!(r#"{{"sensor":"s1","threshold":{bad}}}"#);
+            assert_eq!(reason(Kind::Threshold, &p), Some("malformed"), "{bad}");
+        }
+        assert!(ok(Kind::RawRequest, r#"{"sensor":"gone","from":1,"to":1}"#).is_ok());
+        assert_eq!(
+            reason(Kind::RawRequest, r#"{"sensor":"a#","from":1,"to":1}"#),
+            Some("malformed")
+        );
+        assert_eq!(
+            id_of(br#"{"id":""}"#).map_err(|r| r.reason),
+            Err("malformed")
+        );
+        assert_eq!(id_of(br#"{"id":"a"}"#), Ok(Some("a".into())));
+    }
+
+    #[test]
+    fn model_announcements_need_a_valid_signature() {
+        let sk = SigningKey::from_bytes(&[1; 32]);
+        let vk = sk.verifying_key();
+        let known = |_: &str| true;
+        let sha = "ab".repeat(32);
+        let sig = |k: &SigningKey, path: &str| {
+            let s = k
+                .sign(&canonical_model_bytes("m", "1", &sha, path))
+                .to_bytes();
+            s.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let payload = |sig: String, path: &str| {
+            format!(
+                r#"{{"name":"m","version":"1","sha256":"{sha}","signature":"{sig}","path":"{path}"}}"#
+            )
+        };
+        let with_key = checks(Some(&vk), &known);
+        let p = payload(sig(&sk, "/p"), "/p");
+        assert!(parse(Kind::Model, p.as_bytes(), &with_key).is_ok());
+        let reason =
+            |p: &str, c: &Checks| parse(Kind::Model, p.as_bytes(), c).err().map(|r| r.reason);
+        assert_eq!(
+            reason(&p, &checks(None, &known)),
+            Some("unauthorised"),
+            "no key"
+        );
+        let other = SigningKey::from_bytes(&[2; 32]);
+        assert_eq!(
+            reason(&payload(sig(&other, "/p"), "/p"), &with_key),
+            Some("unauthorised")
+        );
+        assert_eq!(
+            reason(&payload(sig(&sk, "/p"), "/elsewhere"), &with_key),
+            Some("unauthorised"),
+            "the path is signed"
+        );
+    }
+}
