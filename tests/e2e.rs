@@ -44,43 +44,6 @@ fn split_empty_families(text: &str) -> (String, Vec<String>) {
     (out, empty)
 }
 
-/// Publishes every sample of `out` as batches of `batch` on one `mosquitto_pub -l` per sensor.
-fn publish_fleet(port: u16, fleet: &Fleet, out: &[(usize, i64, f64)], batch: usize) {
-    let mut by: BTreeMap<usize, Vec<(i64, f64)>> = BTreeMap::new();
-    for (i, t, v) in out {
-        by.entry(*i).or_default().push((*t, *v));
-    }
-    let pubs: Vec<_> = by
-        .into_iter()
-        .map(|(i, s)| {
-            let mut p = Pub::start(port, &format!("sensors/{}/data", fleet.id(i)), 1);
-            for chunk in s.chunks(batch) {
-                let body: Vec<String> = chunk.iter().map(|(t, v)| format!("[{t},{v}]")).collect();
-                p.send(&format!("{{\"samples\":[{}]}}", body.join(",")));
-            }
-            p
-        })
-        .collect();
-    for p in pubs {
-        p.finish();
-    }
-}
-
-/// Waits until every published sample is in and decisions stopped changing.
-fn settle(gw: &Gw, samples: f64) {
-    wait_until(Duration::from_secs(120), "all samples ingested", || {
-        gw.metric("edgegw_samples_ingested_total") >= samples
-    });
-    let mut last = -1.0;
-    wait_until(Duration::from_secs(60), "decisions to settle", || {
-        let d = gw.metric("edgegw_decisions_total");
-        let done = d == last;
-        last = d;
-        std::thread::sleep(Duration::from_millis(500));
-        done
-    });
-}
-
 #[test]
 fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
     let mq = Mosquitto::start();

@@ -11,7 +11,6 @@ use common::*;
 use ed25519_dalek::{Signer, SigningKey};
 use edgegw_actors::feedback::validate::canonical_model_bytes;
 use edgegw_actors::sim::{Anomaly, AnomalyKind, Fleet, FleetConfig};
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,42 +45,6 @@ fn wait_subscribed(gw: &Gw, port: u16) {
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn publish_fleet(port: u16, fleet: &Fleet, out: &[(usize, i64, f64)]) {
-    let mut by: BTreeMap<usize, Vec<(i64, f64)>> = BTreeMap::new();
-    for (i, t, v) in out {
-        by.entry(*i).or_default().push((*t, *v));
-    }
-    let pubs: Vec<_> = by
-        .into_iter()
-        .map(|(i, s)| {
-            let mut p = Pub::start(port, &format!("sensors/{}/data", fleet.id(i)), 1);
-            for chunk in s.chunks(20) {
-                let body: Vec<String> = chunk.iter().map(|(t, v)| format!("[{t},{v}]")).collect();
-                p.send(&format!("{{\"samples\":[{}]}}", body.join(",")));
-            }
-            p
-        })
-        .collect();
-    for p in pubs {
-        assert!(p.finish());
-    }
-}
-
-/// Waits until `samples` are ingested and decisions stopped changing.
-fn settle(gw: &Gw, samples: f64) {
-    wait_until(Duration::from_secs(120), "all samples ingested", || {
-        gw.metric("edgegw_samples_ingested_total") >= samples
-    });
-    let mut last = -1.0;
-    wait_until(Duration::from_secs(60), "decisions to settle", || {
-        let d = gw.metric("edgegw_decisions_total");
-        let done = d == last;
-        last = d;
-        std::thread::sleep(Duration::from_millis(500));
-        done
-    });
 }
 
 #[test]
@@ -261,7 +224,7 @@ fn threshold_feedback_changes_decisions_once_per_id_and_survives_a_restart() {
     let mut out = Vec::new();
     fleet.tick(start + 160_000, &mut out);
     let mut total = out.len();
-    publish_fleet(mq.port, &fleet, &out);
+    publish_fleet(mq.port, &fleet, &out, 20);
     settle(&gw, total as f64);
     let alerts = gw.metric("edgegw_alerts_total");
     assert!(alerts > 0.0, "the level shift alerts");
@@ -312,7 +275,7 @@ fn threshold_feedback_changes_decisions_once_per_id_and_survives_a_restart() {
     let mut out = Vec::new();
     fleet.tick(start + 220_000, &mut out);
     total += out.len();
-    publish_fleet(mq.port, &fleet, &out);
+    publish_fleet(mq.port, &fleet, &out, 20);
     settle(&gw, total as f64);
     assert!(
         gw.metric("edgegw_decisions_total") > decisions,

@@ -19,29 +19,6 @@ use std::time::{Duration, Instant};
 
 const RATE_HZ: f64 = 10.0;
 
-/// Publishes every sample of `out` as batches of `batch` on one `mosquitto_pub -l` per sensor
-/// (as `tests/e2e.rs` does).
-fn publish_fleet(port: u16, fleet: &Fleet, out: &[(usize, i64, f64)], batch: usize) {
-    let mut by: BTreeMap<usize, Vec<(i64, f64)>> = BTreeMap::new();
-    for (i, t, v) in out {
-        by.entry(*i).or_default().push((*t, *v));
-    }
-    let pubs: Vec<_> = by
-        .into_iter()
-        .map(|(i, s)| {
-            let mut p = Pub::start(port, &format!("sensors/{}/data", fleet.id(i)), 1);
-            for chunk in s.chunks(batch) {
-                let body: Vec<String> = chunk.iter().map(|(t, v)| format!("[{t},{v}]")).collect();
-                p.send(&format!("{{\"samples\":[{}]}}", body.join(",")));
-            }
-            p
-        })
-        .collect();
-    for p in pubs {
-        p.finish();
-    }
-}
-
 fn config(mq: &Mosquitto, extra: &str) -> String {
     let url = mq.url();
     format!(

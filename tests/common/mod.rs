@@ -90,3 +90,53 @@ pub const SPEC_FAMILIES: [&str; 18] = [
     "edgegw_feedback_dropped",
     "edgegw_sensors_active",
 ];
+
+/// Publishes every sample of `out` (`(sensor index, ts, value)`, as a simulated fleet's `tick`
+/// produces them) as JSON batches of `batch` samples, one `mosquitto_pub -l` per sensor, and
+/// waits until each has sent everything.
+pub fn publish_fleet(
+    port: u16,
+    fleet: &edgegw_actors::sim::Fleet,
+    out: &[(usize, i64, f64)],
+    batch: usize,
+) {
+    let mut by: std::collections::BTreeMap<usize, Vec<(i64, f64)>> = Default::default();
+    for (i, t, v) in out {
+        by.entry(*i).or_default().push((*t, *v));
+    }
+    let pubs: Vec<_> = by
+        .into_iter()
+        .map(|(i, s)| {
+            let mut p = Pub::start(port, &format!("sensors/{}/data", fleet.id(i)), 1);
+            for chunk in s.chunks(batch) {
+                let body: Vec<String> = chunk.iter().map(|(t, v)| format!("[{t},{v}]")).collect();
+                p.send(&format!("{{\"samples\":[{}]}}", body.join(",")));
+            }
+            p
+        })
+        .collect();
+    for p in pubs {
+        assert!(p.finish(), "mosquitto_pub failed");
+    }
+}
+
+/// Waits until `samples` are ingested and decisions have stopped changing.
+pub fn settle(gw: &Gw, samples: f64) {
+    wait_until(
+        std::time::Duration::from_secs(120),
+        "all samples ingested",
+        || gw.metric("edgegw_samples_ingested_total") >= samples,
+    );
+    let mut last = -1.0;
+    wait_until(
+        std::time::Duration::from_secs(60),
+        "decisions to settle",
+        || {
+            let d = gw.metric("edgegw_decisions_total");
+            let done = d == last;
+            last = d;
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            done
+        },
+    );
+}
