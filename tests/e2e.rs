@@ -6,11 +6,8 @@
 mod common;
 
 use common::*;
-use edgegw_actors::sim::{Anomaly, AnomalyKind, Fleet, FleetConfig};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-
-const RATE_HZ: f64 = 10.0;
 
 /// The exposition without its sample-less families, and their names. OpenMetrics allows a
 /// family without samples, but the PEG grammar of `openmetrics-parser` reads the descriptors
@@ -65,24 +62,8 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
     let secs = 240;
     let start = edgegw_actors::status::now_ms() - 600_000;
     let shift_at = start + 150_000;
-    let mut fleet = Fleet::new(
-        FleetConfig {
-            sensors,
-            rate_hz: RATE_HZ,
-            seed: 7,
-            anomaly_every_s: None,
-            jitter_frac: 0.1,
-        },
-        start,
-    );
-    fleet.inject(
-        3,
-        Anomaly {
-            kind: AnomalyKind::LevelShift { sigma: 10.0 },
-            start_ms: shift_at,
-            duration_ms: 1_000_000,
-        },
-    );
+    let mut fleet = quiet_fleet(sensors, 7, start);
+    shift_level(&mut fleet, 3, shift_at, 1_000_000);
     let shifted = fleet.id(3).to_string();
     let mut out = Vec::new();
     fleet.tick(start + secs * 1000 - 1, &mut out);

@@ -10,7 +10,6 @@ mod common;
 use common::*;
 use ed25519_dalek::{Signer, SigningKey};
 use edgegw_actors::feedback::validate::canonical_model_bytes;
-use edgegw_actors::sim::{Anomaly, AnomalyKind, Fleet, FleetConfig};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -67,39 +66,13 @@ fn a_flood_of_feedback_is_limited_and_ingest_and_decisions_go_on() {
     // Sensors publish all along (QoS 1, every sample counted).
     let stop = Arc::new(AtomicBool::new(false));
     let sent_samples = Arc::new(AtomicU64::new(0));
-    let sensors = {
-        let (stop, sent) = (stop.clone(), sent_samples.clone());
-        let port = mq.port;
-        std::thread::spawn(move || {
-            let mut pubs: Vec<Pub> = (0..4)
-                .map(|i| Pub::start(port, &format!("sensors/f{i}/data"), 1))
-                .collect();
-            let mut ts = edgegw_actors::status::now_ms() - 3_600_000;
-            let mut k = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                for (i, p) in pubs.iter_mut().enumerate() {
-                    let body: Vec<String> = (0..10)
-                        .map(|j| {
-                            let x = (k + j) as f64;
-                            format!(
-                                "[{},{}]",
-                                ts + j as i64 * 100,
-                                50.0 + i as f64 + (x * 0.2).sin()
-                            )
-                        })
-                        .collect();
-                    p.send(&format!("{{\"samples\":[{}]}}", body.join(",")));
-                    sent.fetch_add(10, Ordering::Relaxed);
-                }
-                ts += 1000;
-                k += 10;
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            for p in pubs {
-                assert!(p.finish());
-            }
-        })
-    };
+    let sensors = feeder_counted(
+        mq.port,
+        4,
+        Duration::from_millis(10),
+        sent_samples.clone(),
+        stop.clone(),
+    );
     wait_until(Duration::from_secs(60), "first decisions", || {
         gw.metric("edgegw_decisions_total") > 0.0
     });
@@ -203,24 +176,8 @@ fn threshold_feedback_changes_decisions_once_per_id_and_survives_a_restart() {
     wait_subscribed(&gw, mq.port);
 
     let start = edgegw_actors::status::now_ms() - 600_000;
-    let mut fleet = Fleet::new(
-        FleetConfig {
-            sensors: 2,
-            rate_hz: 10.0,
-            seed: 11,
-            anomaly_every_s: None,
-            jitter_frac: 0.1,
-        },
-        start,
-    );
-    fleet.inject(
-        1,
-        Anomaly {
-            kind: AnomalyKind::LevelShift { sigma: 10.0 },
-            start_ms: start + 100_000,
-            duration_ms: 10_000_000,
-        },
-    );
+    let mut fleet = quiet_fleet(2, 11, start);
+    shift_level(&mut fleet, 1, start + 100_000, 10_000_000);
     let mut out = Vec::new();
     fleet.tick(start + 160_000, &mut out);
     let mut total = out.len();

@@ -12,31 +12,16 @@
 mod common;
 
 use common::*;
-use edgegw_actors::sim::{Anomaly, AnomalyKind, Fleet, FleetConfig};
+use edgegw_actors::sim::{Anomaly, AnomalyKind};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-const RATE_HZ: f64 = 10.0;
 
 fn config(mq: &Mosquitto, extra: &str) -> String {
     let url = mq.url();
     format!(
         "[broker]\nembedded = false\n[ingest]\nurl = \"{url}\"\n[uplink]\nurl = \"{url}\"\n\
          [summary]\nperiod = \"1s\"\n{extra}"
-    )
-}
-
-fn fleet(sensors: usize, seed: u64, start: i64) -> Fleet {
-    Fleet::new(
-        FleetConfig {
-            sensors,
-            rate_hz: RATE_HZ,
-            seed,
-            anomaly_every_s: None,
-            jitter_frac: 0.1,
-        },
-        start,
     )
 }
 
@@ -141,7 +126,7 @@ fn flapping_sensor_alerts_once_per_cooldown_and_reports_what_it_suppressed() {
     let start = edgegw_actors::status::now_ms() - 900_000;
     let flap_from = start + 120_000;
     let flap_s = 480;
-    let mut f = fleet(3, 21, start);
+    let mut f = quiet_fleet(3, 21, start);
     // On for 5 s, off for 15 s: a new episode every 20 s (the off part outlasts the window and
     // `episode_end` normal decisions), for 8 minutes.
     for k in 0..flap_s / 20 {
@@ -208,7 +193,7 @@ fn storm_across_sensors_is_capped_and_the_excess_accounted() {
     let sensors = 16;
     let start = edgegw_actors::status::now_ms() - 900_000;
     let shift_at = start + 90_000;
-    let mut f = fleet(sensors, 5, start);
+    let mut f = quiet_fleet(sensors, 5, start);
     for i in 0..sensors {
         f.inject(
             i,

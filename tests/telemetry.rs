@@ -8,7 +8,6 @@
 mod common;
 
 use common::*;
-use edgegw_actors::sim::{Anomaly, AnomalyKind, Fleet, FleetConfig};
 use edgegw_chaos::harness::rotel::{Rotel, SpanRec};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -38,38 +37,11 @@ fn config(mq: &Mosquitto, endpoint: &str, ratio: f64) -> String {
 /// Publishes `secs` of a 3-sensor fleet whose sensor 1 shifts level after 150 s.
 fn publish_level_shift(port: u16) -> String {
     let start = edgegw_actors::status::now_ms() - 600_000;
-    let mut fleet = Fleet::new(
-        FleetConfig {
-            sensors: 3,
-            rate_hz: 10.0,
-            seed: 11,
-            anomaly_every_s: None,
-            jitter_frac: 0.1,
-        },
-        start,
-    );
-    fleet.inject(
-        1,
-        Anomaly {
-            kind: AnomalyKind::LevelShift { sigma: 10.0 },
-            start_ms: start + 150_000,
-            duration_ms: 1_000_000,
-        },
-    );
+    let mut fleet = quiet_fleet(3, 11, start);
+    shift_level(&mut fleet, 1, start + 150_000, 1_000_000);
     let mut out = Vec::new();
     fleet.tick(start + 200_000, &mut out);
-    let mut by: BTreeMap<usize, Vec<(i64, f64)>> = BTreeMap::new();
-    for (i, t, v) in out {
-        by.entry(i).or_default().push((t, v));
-    }
-    for (i, s) in by {
-        let mut p = Pub::start(port, &format!("sensors/{}/data", fleet.id(i)), 1);
-        for chunk in s.chunks(20) {
-            let body: Vec<String> = chunk.iter().map(|(t, v)| format!("[{t},{v}]")).collect();
-            p.send(&format!("{{\"samples\":[{}]}}", body.join(",")));
-        }
-        p.finish();
-    }
+    publish_fleet(port, &fleet, &out, 20);
     fleet.id(1).to_string()
 }
 

@@ -8,7 +8,8 @@
 #![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
 pub use edgegw_chaos::harness::{
-    feeder, free_port, json_lines, poll_until, publish_once, wait_until, write, Mosquitto, Pub, Sub,
+    feeder, feeder_counted, free_port, json_lines, poll_until, publish_once, wait_until, write,
+    Mosquitto, Pub, Sub,
 };
 use std::path::{Path, PathBuf};
 
@@ -137,6 +138,34 @@ pub fn settle(gw: &Gw, samples: f64) {
             last = d;
             std::thread::sleep(std::time::Duration::from_millis(500));
             done
+        },
+    );
+}
+
+/// A simulated fleet of `sensors` at 10 Hz (10 % timing jitter, no anomalies of its own) whose
+/// clock starts at `start` (ms).
+pub fn quiet_fleet(sensors: usize, seed: u64, start: i64) -> edgegw_actors::sim::Fleet {
+    edgegw_actors::sim::Fleet::new(
+        edgegw_actors::sim::FleetConfig {
+            sensors,
+            rate_hz: 10.0,
+            seed,
+            anomaly_every_s: None,
+            jitter_frac: 0.1,
+        },
+        start,
+    )
+}
+
+/// Shifts sensor `i` of `fleet` by 10 σ from `at` (ms) for `for_ms`.
+pub fn shift_level(fleet: &mut edgegw_actors::sim::Fleet, i: usize, at: i64, for_ms: i64) {
+    use edgegw_actors::sim::{Anomaly, AnomalyKind};
+    fleet.inject(
+        i,
+        Anomaly {
+            kind: AnomalyKind::LevelShift { sigma: 10.0 },
+            start_ms: at,
+            duration_ms: for_ms,
         },
     );
 }

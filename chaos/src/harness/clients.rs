@@ -9,7 +9,7 @@
 use super::{free_port, poll_until, Proc};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -188,7 +188,35 @@ pub fn publish_once(port: u16, topic: &str, payload: &str) {
 /// The sample timestamps advance 100 ms per sample from an hour in the past (50× real time,
 /// so keep such runs short); see [`feeder_with`] for long runs.
 pub fn feeder(port: u16, sensors: usize, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
-    feed(port, sensors, Duration::from_millis(20), 100, stop)
+    feed(
+        port,
+        sensors,
+        Duration::from_millis(20),
+        100,
+        Counted::No,
+        stop,
+    )
+}
+
+/// [`feeder`] with a batch every `every`, at QoS 1, adding every sample it publishes to
+/// `sent`: for tests that must account for each sample. The thread panics (seen at `join`) if a
+/// publisher did not exit cleanly.
+pub fn feeder_counted(
+    port: u16,
+    sensors: usize,
+    every: Duration,
+    sent: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    feed(port, sensors, every, 100, Counted::Into(sent), stop)
+}
+
+/// Whether a feeder publishes at QoS 1 and counts what it sends.
+enum Counted {
+    /// QoS 0, nothing counted.
+    No,
+    /// QoS 1, every sample added here, publishers checked at the end.
+    Into(Arc<AtomicU64>),
 }
 
 /// [`feeder`] with a batch every `every` and timestamps that follow real time (10 samples
@@ -201,7 +229,7 @@ pub fn feeder_with(
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     let step = (every.as_millis() as i64 / 10).max(1);
-    feed(port, sensors, every, step, stop)
+    feed(port, sensors, every, step, Counted::No, stop)
 }
 
 fn feed(
@@ -209,11 +237,13 @@ fn feed(
     sensors: usize,
     every: Duration,
     step_ms: i64,
+    counted: Counted,
     stop: Arc<AtomicBool>,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
+        let qos = if matches!(counted, Counted::No) { 0 } else { 1 };
         let mut pubs: Vec<Pub> = (0..sensors)
-            .map(|i| Pub::start(port, &format!("sensors/f{i}/data"), 0))
+            .map(|i| Pub::start(port, &format!("sensors/f{i}/data"), qos))
             .collect();
         let lead = if step_ms >= 100 { 3_600_000 } else { 60_000 };
         let mut ts = edgegw_actors::status::now_ms() - lead;
@@ -231,13 +261,17 @@ fn feed(
                     })
                     .collect();
                 p.send(&format!("{{\"samples\":[{}]}}", body.join(",")));
+                if let Counted::Into(sent) = &counted {
+                    sent.fetch_add(10, Ordering::Relaxed);
+                }
             }
             ts += 10 * step_ms;
             k += 10;
             std::thread::sleep(every);
         }
         for p in pubs {
-            p.finish();
+            let ok = p.finish();
+            assert!(ok || matches!(counted, Counted::No), "mosquitto_pub failed");
         }
     })
 }

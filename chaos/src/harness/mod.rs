@@ -16,7 +16,7 @@ mod clients;
 mod gw;
 pub mod rotel;
 
-pub use clients::{feeder, feeder_with, publish_once, Pub, Sub};
+pub use clients::{feeder, feeder_counted, feeder_with, publish_once, Pub, Sub};
 pub use gw::{gateway_bin, gateway_command, json_lines, metric_in, set_gateway_bin, Gw};
 
 use std::net::{TcpListener, TcpStream};
