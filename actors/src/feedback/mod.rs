@@ -52,7 +52,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// Every kind, in the order of [`crate::metrics::FEEDBACK_KINDS`].
+    /// Every kind (the `feedback/{kind}` topics of `SPEC.md`).
     pub const ALL: [Kind; 4] = [Kind::Label, Kind::Threshold, Kind::RawRequest, Kind::Model];
 
     /// Topic level and metric label.

@@ -142,8 +142,17 @@ mod tests {
     #[test]
     fn seen_ids_are_bounded_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
+        // As the store opens it: no background flusher, whose thread can hold the directory's
+        // lock for a moment after the last handle is dropped and fail the reopen below.
+        let open = || {
+            sled::Config::new()
+                .path(dir.path())
+                .flush_every_ms(None)
+                .open()
+                .unwrap()
+        };
         {
-            let db = sled::open(dir.path()).unwrap();
+            let db = open();
             let mut t = Trees::open(db.clone(), None).unwrap();
             for i in 0..50 {
                 t.remember(&format!("id-{i}"), 20).unwrap();
@@ -153,7 +162,7 @@ mod tests {
             t.set_threshold("s1", 2.5).unwrap();
             db.flush().unwrap();
         }
-        let db = sled::open(dir.path()).unwrap();
+        let db = open();
         let mut t = Trees::open(db, None).unwrap();
         assert!(t.seen("id-30").unwrap(), "remembered across a reopen");
         assert_eq!(t.seen_len, 20);

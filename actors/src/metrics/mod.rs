@@ -31,9 +31,6 @@ pub struct ClassLabel {
 /// Every uplink class label (`status` is never stored, so it has no store series).
 pub const CLASSES: [&str; 4] = ["alert", "summary", "raw", "status"];
 
-/// Every feedback kind of `SPEC.md`'s `feedback/{kind}` topics.
-pub const FEEDBACK_KINDS: [&str; 4] = ["label", "threshold", "raw-request", "model"];
-
 /// Every stage label of `edgegw_actor_restarts_total` (a small fixed set).
 pub const RESTART_STAGES: &[&str] = &[
     "ingest",
@@ -329,9 +326,9 @@ impl Metrics {
                 .alerts_suppressed_by_reason
                 .get_or_create(&ReasonLabel { reason: s.reason() });
         }
-        for kind in FEEDBACK_KINDS {
-            let _ = self.feedback.get_or_create(&KindLabel { kind });
-            let _ = self.feedback_dropped.get_or_create(&KindLabel { kind });
+        for kind in crate::feedback::Kind::ALL {
+            let _ = self.feedback.get_or_create(&kind.label());
+            let _ = self.feedback_dropped.get_or_create(&kind.label());
         }
     }
 
