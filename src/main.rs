@@ -11,6 +11,7 @@
 mod config;
 mod demo;
 mod logging;
+mod replay;
 mod store_cmd;
 mod train;
 
@@ -46,6 +47,8 @@ enum Cmd {
     },
     /// Embedded broker + simulated fleet + gateway, with a live terminal view.
     Demo(demo::DemoArgs),
+    /// Publish recorded CSV time series (NAB, SKAB, …) to sensor topics in timestamp order.
+    Replay(replay::ReplayArgs),
     /// Validate a config file: exit 0, or exit 2 naming the key and the reason.
     CheckConfig {
         /// The file to check.
@@ -118,6 +121,10 @@ fn command(cmd: Cmd) -> ExitCode {
         Cmd::Demo(args) => {
             logging::init_quiet();
             runtime().block_on(demo::run(args))
+        }
+        Cmd::Replay(args) => {
+            logging::init_quiet();
+            runtime().block_on(replay::run(args))
         }
         Cmd::Train(args) => {
             logging::init_quiet();
