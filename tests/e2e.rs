@@ -391,6 +391,93 @@ fn malformed_payloads_are_rejected_counted_and_kept_while_good_data_flows() {
     assert_eq!(gw.stop(), Some(0));
 }
 
+/// Publishes the bytes of `path` as one message with `mosquitto_pub -f`.
+fn publish_file(port: u16, topic: &str, path: &std::path::Path) {
+    let st = std::process::Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+            "-f",
+        ])
+        .arg(path)
+        .status()
+        .expect("mosquitto_pub not installed");
+    assert!(st.success(), "mosquitto_pub -f {}", path.display());
+}
+
+#[test]
+fn binary_batches_are_ingested_and_malformed_ones_rejected() {
+    use edgegw_actors::ingest::binary::{encode, encode_with, Width};
+    use edgegw_actors::sensor::window::Sample;
+    let port = free_port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let gw = Gw::start(&format!(
+        "[broker]\nembedded = true\nbind = \"127.0.0.1:{port}\"\n[ingest]\nurl = \"{url}\"\n[uplink]\nurl = \"{url}\"\n"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let t0 = edgegw_actors::status::now_ms() - 600_000;
+    let batch = |from: i64, n: i64| -> Vec<Sample> {
+        (from..from + n)
+            .map(|i| Sample {
+                ts: t0 + i * 10,
+                v: 20.0 + (i as f64 * 0.1).sin(),
+            })
+            .collect()
+    };
+    // Two sensors: f32 batches of 250 and one f64 batch of 300.
+    let mut files = Vec::new();
+    for (k, (sensor, samples, width)) in [
+        ("b1", batch(0, 250), Width::F32),
+        ("b1", batch(250, 250), Width::F32),
+        ("b2", batch(0, 300), Width::F64),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut p = Vec::new();
+        encode_with(&samples, width, &mut p);
+        let f = dir.path().join(format!("good{k}.bin"));
+        std::fs::write(&f, &p).unwrap();
+        files.push((sensor, f));
+    }
+    let mut good = Vec::new();
+    encode(&batch(500, 10), &mut good);
+    let mut truncated = good.clone();
+    truncated.truncate(good.len() - 3);
+    let mut version = good.clone();
+    version[1] = 9;
+    let mut nan = Vec::new();
+    let mut bad_value = batch(500, 10);
+    bad_value[4].v = f64::INFINITY;
+    encode(&bad_value, &mut nan);
+    for (k, p) in [truncated, version, nan].iter().enumerate() {
+        let f = dir.path().join(format!("bad{k}.bin"));
+        std::fs::write(&f, p).unwrap();
+        files.push(("bad", f));
+    }
+    for (sensor, f) in &files {
+        publish_file(port, &format!("sensors/{sensor}/data"), f);
+    }
+    wait_until(Duration::from_secs(20), "binary samples ingested", || {
+        gw.metric("edgegw_samples_ingested_total") >= 800.0
+            && gw.metric("edgegw_ingest_rejected_total{reason=\"malformed_binary\"}") >= 2.0
+            && gw.metric("edgegw_ingest_rejected_total{reason=\"non_finite\"}") >= 1.0
+    });
+    assert_eq!(gw.metric("edgegw_samples_ingested_total"), 800.0);
+    assert_eq!(
+        gw.metric("edgegw_ingest_rejected_total{reason=\"malformed_binary\"}"),
+        2.0
+    );
+    assert_eq!(gw.status()["dead_letters"]["held"].as_u64(), Some(3));
+    assert_eq!(gw.stop(), Some(0));
+}
+
 #[test]
 fn config_errors_name_the_key_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();

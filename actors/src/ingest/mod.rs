@@ -5,6 +5,7 @@
 //! counted by reason, kept as a dead letter and logged at a limited rate; none stops the
 //! gateway. Subscriptions are renewed on every ConnAck because sessions are clean.
 
+pub mod binary;
 pub mod encode;
 pub mod parse;
 
@@ -121,6 +122,8 @@ pub struct IngestState {
     limits: Limits,
     log: RateLog,
     connected: bool,
+    /// Reused parse buffer: a message costs one exact-size allocation, not one per sample.
+    scratch: Vec<crate::sensor::window::Sample>,
 }
 
 impl Actor for IngestActor {
@@ -184,6 +187,7 @@ impl Actor for IngestActor {
             filters,
             log: RateLog::new(Duration::from_secs(10)),
             connected: false,
+            scratch: Vec::new(),
         })
     }
 
@@ -248,10 +252,12 @@ fn on_publish(
     ctx.metrics
         .ingest_inflight_bytes
         .set(ctx.ingest_gate.used() as i64);
-    let parsed = parse::sensor_of(&st.filters, topic)
-        .and_then(|sensor| parse::parse_json(payload, now_ms(), &st.limits).map(|s| (sensor, s)));
+    let parsed = parse::sensor_of(&st.filters, topic).and_then(|sensor| {
+        parse::parse(payload, now_ms(), &st.limits, &mut st.scratch).map(|()| sensor)
+    });
     match parsed {
-        Ok((sensor, samples)) => {
+        Ok(sensor) => {
+            let samples = st.scratch.as_slice().to_vec();
             let msg = SensorSupMsg::Deliver {
                 sensor: sensor.into(),
                 batch: SampleBatch {
