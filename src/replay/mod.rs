@@ -59,11 +59,12 @@ pub struct ReplayArgs {
     /// Topic of each sensor; `{sensor}` is replaced by the sensor name.
     #[arg(long, value_name = "TEMPLATE", default_value = "sensors/{sensor}/data")]
     topic: String,
-    /// Payload format: one JSON message per sample, or JSON batches.
+    /// Payload format: one JSON message per sample, JSON batches, or binary batches
+    /// (docs/wire.md).
     #[arg(long, value_enum, default_value_t = Format::Json)]
     format: Format,
-    /// Most samples of one sensor per message with `--format batch` (≈ 35 bytes each: keep
-    /// under the gateway's `ingest.max_payload_bytes`).
+    /// Most samples of one sensor per message with the batch formats (JSON ≈ 35 bytes a
+    /// sample, binary 5–10: keep a batch under the gateway's `ingest.max_payload_bytes`).
     #[arg(long, value_name = "N", default_value_t = 100,
           value_parser = clap::value_parser!(u16).range(1..=10_000))]
     batch: u16,

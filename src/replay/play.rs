@@ -4,7 +4,7 @@
 //! - Pacing is by the first timestamp: the sample at `ts` is published at
 //!   `start + (ts − t0) / speed`, never earlier; with no speed (`--speed max`) nothing waits.
 //!   Falling behind (a slow broker) is not caught up by skipping: late samples go at once.
-//! - Batching (`batch`, `binary`) groups up to `batch` consecutive samples of one sensor. A
+//! - Batching (`batch`, `binary`, `binary64`) groups up to `batch` consecutive samples of one sensor. A
 //!   sample never waits past its due time for a batch to fill: before the loop sleeps until
 //!   the next row is due, every pending batch is flushed. So at `--speed max` batches are full,
 //!   and when pacing is slower than the data, a batch holds the samples that fell due together.
@@ -13,6 +13,7 @@
 use super::csv::{ReadError, Skips};
 use super::link::{Link, LinkError};
 use super::merge::Merge;
+use edgegw_actors::ingest::binary::{self, Width};
 use edgegw_actors::ingest::encode;
 use edgegw_actors::sensor::window::Sample;
 use std::time::{Duration, Instant};
@@ -27,6 +28,11 @@ pub enum Format {
     Json,
     /// `{"samples": [[ts, v], …]}`, up to `--batch` samples of one sensor per message.
     Batch,
+    /// The compact binary batch (docs/wire.md) with f32 values (~7 significant digits; a batch
+    /// holding a value beyond the f32 range is sent with f64 values).
+    Binary,
+    /// The binary batch with f64 values: exact, twice the value bytes.
+    Binary64,
 }
 
 /// How to play.
@@ -117,7 +123,7 @@ pub async fn play(
             let sample = Sample { ts: row.ts, v };
             match plan.format {
                 Format::Json => out.single(s, sample).await?,
-                Format::Batch => {
+                Format::Batch | Format::Binary | Format::Binary64 => {
                     s.pending.push(sample);
                     if s.pending.len() >= plan.batch {
                         out.flush(s).await?;
@@ -155,6 +161,12 @@ impl Out<'_> {
         self.buf.clear();
         match self.format {
             Format::Json | Format::Batch => encode::json_batch(&s.pending, &mut self.buf),
+            Format::Binary if s.pending.iter().all(|x| fits_f32(x.v)) => {
+                binary::encode(&s.pending, &mut self.buf);
+            }
+            Format::Binary | Format::Binary64 => {
+                binary::encode_with(&s.pending, Width::F64, &mut self.buf);
+            }
         }
         let n = s.pending.len() as u64;
         s.pending.clear();
@@ -168,4 +180,9 @@ impl Out<'_> {
         self.totals.messages += 1;
         Ok(())
     }
+}
+
+/// Whether `v` stays finite as an f32.
+fn fits_f32(v: f64) -> bool {
+    v.abs() <= f64::from(f32::MAX)
 }

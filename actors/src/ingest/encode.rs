@@ -67,6 +67,11 @@ mod tests {
         Sample { ts, v }
     }
 
+    fn parsed(payload: &[u8]) -> Result<Vec<Sample>, crate::ingest::parse::Reject> {
+        let mut out = Vec::new();
+        parse_json(payload, NOW, &LIMITS, &mut out).map(|()| out)
+    }
+
     #[test]
     fn single_matches_the_spec_example() {
         let mut out = Vec::new();
@@ -113,7 +118,7 @@ mod tests {
             .collect();
         let mut out = Vec::new();
         json_batch(&samples, &mut out);
-        let back = parse_json(&out, NOW, &LIMITS).unwrap();
+        let back = parsed(&out).unwrap();
         assert_eq!(back.len(), samples.len());
         for (a, b) in back.iter().zip(&samples) {
             assert_eq!(a.ts, b.ts);
@@ -122,7 +127,7 @@ mod tests {
         for x in &samples {
             out.clear();
             json_single(*x, &mut out);
-            let back = parse_json(&out, NOW, &LIMITS).unwrap();
+            let back = parsed(&out).unwrap();
             assert_eq!(back, vec![*x]);
         }
     }
@@ -132,6 +137,6 @@ mod tests {
         let mut out = Vec::new();
         json_batch(&[s(1, f64::NAN), s(2, f64::INFINITY)], &mut out);
         assert_eq!(out, br#"{"samples":[[1,null],[2,null]]}"#);
-        assert!(parse_json(&out, NOW, &LIMITS).is_err());
+        assert!(parsed(&out).is_err());
     }
 }
