@@ -144,6 +144,9 @@ fn skab_layout_semicolons_labels_left_out_names_normalised() {
             "max",
             "--sensor-prefix",
             "valve1_",
+            // At QoS 0 too, everything is on the wire before the process exits.
+            "--qos",
+            "0",
         ],
     );
     assert!(out.status.success());
@@ -286,6 +289,15 @@ fn missing_file_or_no_timestamp_column_exits_2_naming_it() {
 
     let out = replay(port, &[good.to_str().unwrap(), "--sensor-prefix", "a/b"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = replay(port, &[good.to_str().unwrap(), "--speed", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin_command()
+        .args(["replay", "--broker", "http://127.0.0.1:1"])
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--broker"), "{}", stderr(&out));
 }
 
 #[test]

@@ -11,7 +11,7 @@
 //!   (exit 1): resending without duplicates would need a persistent session, and a replay is
 //!   cheap to run again.
 
-use edgegw_actors::mqtt;
+use edgegw_actors::mqtt::{self, BrokerUrl};
 use rumqttc::{AsyncClient, Event, EventLoop, Outgoing, Packet, QoS};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -76,15 +76,16 @@ pub struct Link {
 }
 
 impl Link {
-    /// Connects to `url`, retrying until `timeout` has passed.
-    pub async fn connect(url: &str, qos: QoS, timeout: Duration) -> Result<Link, LinkError> {
-        let broker = mqtt::parse_url(url).map_err(|error| LinkError::Unreachable {
-            url: url.into(),
-            timeout,
-            error,
-        })?;
+    /// Connects to `broker` (`url` as the user wrote it, for messages), retrying until
+    /// `timeout` has passed.
+    pub async fn connect(
+        broker: &BrokerUrl,
+        url: &str,
+        qos: QoS,
+        timeout: Duration,
+    ) -> Result<Link, LinkError> {
         let id = format!("edgegw-replay-{}", std::process::id());
-        let opts = mqtt::options(&broker, &id, Duration::from_secs(30), MAX_PACKET);
+        let opts = mqtt::options(broker, &id, Duration::from_secs(30), MAX_PACKET);
         let (client, el) = mqtt::client(opts, 256);
         let (tx, state) = watch::channel(State::default());
         let task = tokio::spawn(drive(el, tx));

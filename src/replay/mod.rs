@@ -123,6 +123,8 @@ pub async fn run(args: ReplayArgs) -> ExitCode {
 }
 
 async fn replay(a: ReplayArgs) -> Result<(), ReplayError> {
+    let broker = edgegw_actors::mqtt::parse_url(&a.broker)
+        .map_err(|e| ReplayError::Usage(format!("--broker: {e}")))?;
     columns::check_prefix(&a.sensor_prefix).map_err(ReplayError::Usage)?;
     if !a.topic.contains("{sensor}") || a.topic.contains(['+', '#']) {
         return Err(ReplayError::Usage(format!(
@@ -148,7 +150,7 @@ async fn replay(a: ReplayArgs) -> Result<(), ReplayError> {
     } else {
         QoS::AtLeastOnce
     };
-    let link = Link::connect(&a.broker, qos, a.connect_timeout).await?;
+    let link = Link::connect(&broker, &a.broker, qos, a.connect_timeout).await?;
     let started = Instant::now();
     let plan = Plan {
         speed: a.speed.0,
@@ -221,5 +223,21 @@ fn report_skips(skips: &Skips) {
              the gateway may reject them as late)",
             skips.backwards
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speed_is_a_positive_factor_or_max() {
+        assert_eq!(parse_speed("max").unwrap().0, None);
+        assert_eq!(parse_speed("MAX").unwrap().0, None);
+        assert_eq!(parse_speed("2").unwrap().0, Some(2.0));
+        assert_eq!(parse_speed("0.5").unwrap().0, Some(0.5));
+        for bad in ["0", "-1", "inf", "NaN", "fast", ""] {
+            assert!(parse_speed(bad).is_err(), "{bad:?}");
+        }
     }
 }
