@@ -1,5 +1,7 @@
-//! Micro-benchmarks of the per-sample and per-decision hot paths: the sliding window (per
-//! sample, by window length), feature normalisation, and the model (per batch size).
+//! Micro-benchmarks of the per-sample and per-decision hot paths: payload parsing (JSON
+//! single, JSON batch, binary batch), the sliding window (per sample, by window length, FFT
+//! per hop included), the FFT band magnitudes alone (per hop), feature vector assembly, and
+//! the model (per batch size).
 //! `cargo bench --bench features`; figures in docs/benchmarks.md.
 
 #![allow(clippy::unwrap_used)] // tests and benches may unwrap: a failure here should stop the run loudly.
@@ -7,8 +9,10 @@
 use criterion::{
     black_box, criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput,
 };
+use edgegw_actors::ingest::{binary, parse};
 use edgegw_actors::model::{self, Scorer};
 use edgegw_actors::sensor::baseline::feature_names;
+use edgegw_actors::sensor::spectrum::Spectrum;
 use edgegw_actors::sensor::tracker::{Step, Tracker};
 use edgegw_actors::sensor::window::{Sample, Window, WindowConfig};
 use edgegw_actors::sensor::SensorsConfig;
@@ -51,7 +55,55 @@ fn window_push(c: &mut Criterion) {
     g.finish();
 }
 
-fn features(c: &mut Criterion) {
+/// One message of each payload format through the ingest parser, into a reused buffer as
+/// the ingest actor does; throughput in samples.
+fn parsing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("parse");
+    let now = 1_800_000_000_000;
+    let lim = parse::Limits {
+        max_payload_bytes: 1 << 20,
+        max_batch_samples: 10_000,
+        max_future_ms: 300_000,
+    };
+    let data = series(100);
+    let single = format!("{{\"ts\": {}, \"v\": {}}}", data[0].ts, data[0].v).into_bytes();
+    let pairs: Vec<String> = data.iter().map(|s| format!("[{},{}]", s.ts, s.v)).collect();
+    let batch = format!("{{\"samples\": [{}]}}", pairs.join(",")).into_bytes();
+    let mut bin = Vec::new();
+    binary::encode(&data, &mut bin);
+    let mut out = Vec::with_capacity(10_000);
+    for (name, payload, n) in [
+        ("json_single", &single, 1),
+        ("json_batch_100", &batch, 100),
+        ("binary_batch_100", &bin, 100),
+    ] {
+        g.throughput(Throughput::Elements(n));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                parse::parse(black_box(payload), now, &lim, &mut out).unwrap();
+                black_box(out.len())
+            })
+        });
+    }
+    g.finish();
+}
+
+/// Band magnitudes of one full window, what a window computes once per hop.
+fn fft_per_hop(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fft_per_hop");
+    for len in [64usize, 256, 1024] {
+        let mut sp = Spectrum::new(len, 4);
+        let values: Vec<f64> = series(len).iter().map(|s| s.v).collect();
+        let mean = values.iter().sum::<f64>() / len as f64;
+        g.bench_with_input(BenchmarkId::from_parameter(len), &values, |b, v| {
+            b.iter(|| black_box(sp.bands(v.iter().copied(), mean)))
+        });
+    }
+    g.finish();
+}
+
+/// Window statistics normalised by the sensor's baseline into the model's feature vector.
+fn feature_vector(c: &mut Criterion) {
     let mut t = Tracker::new(&SensorsConfig::default(), None).unwrap();
     let mut last = None;
     for s in series(2000) {
@@ -60,7 +112,7 @@ fn features(c: &mut Criterion) {
         }
     }
     let stats = last.unwrap();
-    c.bench_function("baseline_features", |bn| {
+    c.bench_function("feature_vector_assembly", |bn| {
         bn.iter(|| black_box(t.baseline().features(black_box(&stats))))
     });
 }
@@ -87,5 +139,12 @@ fn inference(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, window_push, features, inference);
+criterion_group!(
+    benches,
+    parsing,
+    window_push,
+    fft_per_hop,
+    feature_vector,
+    inference
+);
 criterion_main!(benches);

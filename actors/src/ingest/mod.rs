@@ -248,6 +248,7 @@ fn on_publish(
     permit: Permit,
 ) {
     let ctx = &st.ctx;
+    ctx.metrics.ingest_messages.inc();
     ctx.metrics.ingest_bytes.inc_by(payload.len() as u64);
     ctx.metrics
         .ingest_inflight_bytes

@@ -66,6 +66,8 @@ pub struct Metrics {
     pub ingest_rejected: Family<ReasonLabel, Counter>,
     /// Payload bytes received on ingest topics.
     pub ingest_bytes: Counter,
+    /// MQTT messages received on ingest topics, accepted or rejected.
+    pub ingest_messages: Counter,
     /// Ingest payload bytes read but not yet processed (the flow-control budget in use).
     pub ingest_inflight_bytes: Gauge,
     /// Samples accepted by ingest but not processed (sensor restarting, overload), by reason.
@@ -161,6 +163,11 @@ impl Metrics {
             ingest_bytes: reg!(
                 "edgegw_ingest_bytes",
                 "Payload bytes received on ingest topics.",
+                Counter::default()
+            ),
+            ingest_messages: reg!(
+                "edgegw_ingest_messages",
+                "MQTT messages received on ingest topics, accepted or rejected.",
                 Counter::default()
             ),
             ingest_inflight_bytes: reg!(

@@ -1,0 +1,237 @@
+//! The load's publishing side: N simulated sensors over a few real MQTT connections, in one
+//! of the three payload formats; and the bare subscriber, a plain rumqttc client that only
+//! counts what the broker delivers to it.
+
+use edgegw_actors::ingest::binary;
+use edgegw_actors::sensor::window::Sample;
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+
+/// Payload format of the simulated sensors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `{"ts", "v"}`: one sample per message.
+    Json,
+    /// `{"samples": [[ts, v], …]}`.
+    JsonBatch,
+    /// The binary batch of `docs/wire.md`, f32 values.
+    Binary,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "json" => Some(Format::Json),
+            "batch" => Some(Format::JsonBatch),
+            "binary" => Some(Format::Binary),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::JsonBatch => "batch",
+            Format::Binary => "binary",
+        }
+    }
+
+    /// Samples per message for a requested batch size.
+    pub fn per_message(self, batch: usize) -> usize {
+        if self == Format::Json {
+            1
+        } else {
+            batch.max(1)
+        }
+    }
+}
+
+/// What the fleet publishes.
+#[derive(Debug, Clone)]
+pub struct FleetOpts {
+    pub sensors: usize,
+    pub conns: usize,
+    pub format: Format,
+    pub batch: usize,
+    /// Samples per second per sensor; 0 = as fast as the broker accepts (QoS 1 back-pressure).
+    pub rate: f64,
+    /// Topic of sensor `i`: `{prefix}/s{i}/data`.
+    pub prefix: &'static str,
+    /// Messages per sensor before a publisher stops by itself; 0 = until stopped.
+    pub messages_per_sensor: u64,
+}
+
+/// A running fleet.
+pub struct Fleet {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Sample `k` of sensor `s`: a slow sine, a faster texture, each sensor on its own level.
+fn sample(s: usize, k: u64, ts: i64) -> Sample {
+    let x = k as f64;
+    Sample {
+        ts,
+        v: 100.0 + s as f64 + (x * 0.3).sin() + 0.2 * (x * 7.1 + s as f64).sin(),
+    }
+}
+
+/// Writes the message of `samples` in `format` into `out` (cleared first).
+pub fn encode(format: Format, samples: &[Sample], out: &mut Vec<u8>) {
+    out.clear();
+    match format {
+        Format::Binary => binary::encode(samples, out),
+        Format::Json => {
+            for s in samples {
+                let _ = write!(out, "{{\"ts\":{},\"v\":{}}}", s.ts, s.v);
+            }
+        }
+        Format::JsonBatch => {
+            out.extend_from_slice(b"{\"samples\":[");
+            for (i, s) in samples.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                let _ = write!(out, "[{},{}]", s.ts, s.v);
+            }
+            out.extend_from_slice(b"]}");
+        }
+    }
+}
+
+/// A connected client whose event loop is polled in its own task; `on_publish` sees every
+/// incoming publish.
+pub fn connect(
+    port: u16,
+    id: &str,
+    on_publish: impl Fn() + Send + 'static,
+) -> (AsyncClient, JoinHandle<()>) {
+    let mut o = MqttOptions::new(id, "127.0.0.1", port);
+    o.set_inflight(200);
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    o.set_keep_alive(Duration::from_secs(30));
+    let (client, mut el) = AsyncClient::new(o, 1000);
+    let poller = tokio::spawn(async move {
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::Publish(_))) => on_publish(),
+                Ok(_) => {}
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    });
+    (client, poller)
+}
+
+impl Fleet {
+    /// Starts publishing on the current tokio runtime.
+    pub fn start(port: u16, o: &FleetOpts) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        let per_msg = o.format.per_message(o.batch);
+        for c in 0..o.conns.max(1) {
+            let (client, poller) = connect(port, &format!("load-{}-{c}", o.prefix), || {});
+            tasks.push(poller);
+            let o = o.clone();
+            let stop = stop.clone();
+            tasks.push(tokio::spawn(async move {
+                let mine: Vec<usize> = (c..o.sensors).step_by(o.conns.max(1)).collect();
+                let topics: Vec<String> = mine
+                    .iter()
+                    .map(|s| format!("{}/s{s}/data", o.prefix))
+                    .collect();
+                let mut tick = (o.rate > 0.0).then(|| {
+                    let mut t =
+                        tokio::time::interval(Duration::from_secs_f64(per_msg as f64 / o.rate));
+                    t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    t
+                });
+                // Event time advances 10 ms per sample from a fixed past instant, so every
+                // timestamp is valid however fast the run goes.
+                let mut ts = 1_700_000_000_000i64;
+                let (mut k, mut round) = (0u64, 0u64);
+                let mut buf = Vec::with_capacity(per_msg * 40);
+                let mut samples = Vec::with_capacity(per_msg);
+                while !stop.load(Ordering::Relaxed)
+                    && (o.messages_per_sensor == 0 || round < o.messages_per_sensor)
+                {
+                    if let Some(t) = tick.as_mut() {
+                        t.tick().await;
+                    }
+                    for (s, topic) in mine.iter().zip(&topics) {
+                        samples.clear();
+                        samples.extend(
+                            (0..per_msg).map(|j| sample(*s, k + j as u64, ts + j as i64 * 10)),
+                        );
+                        encode(o.format, &samples, &mut buf);
+                        if client
+                            .publish(topic.as_str(), QoS::AtLeastOnce, false, buf.clone())
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    ts += per_msg as i64 * 10;
+                    k += per_msg as u64;
+                    round += 1;
+                }
+            }));
+        }
+        Fleet { stop, tasks }
+    }
+
+    /// Stops every publisher and its connection.
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The bare subscriber: subscribes to `filter` and counts the publishes it receives.
+pub struct BareSubscriber {
+    pub received: Arc<AtomicU64>,
+    poller: JoinHandle<()>,
+    client: AsyncClient,
+}
+
+impl BareSubscriber {
+    pub async fn start(port: u16, filter: &str, qos: u8) -> Self {
+        let received = Arc::new(AtomicU64::new(0));
+        let r = received.clone();
+        let (client, poller) = connect(port, "load-bare-subscriber", move || {
+            r.fetch_add(1, Ordering::Relaxed);
+        });
+        let qos = if qos == 0 {
+            QoS::AtMostOnce
+        } else {
+            QoS::AtLeastOnce
+        };
+        client
+            .subscribe(filter, qos)
+            .await
+            .expect("subscribe queued");
+        // Let the SUBACK land before the load starts.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        BareSubscriber {
+            received,
+            poller,
+            client,
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+
+    pub fn stop(self) {
+        let _ = self.client.try_disconnect();
+        self.poller.abort();
+    }
+}

@@ -1,0 +1,275 @@
+//! The load benchmark's figures, the targets they are read against, and their output as a
+//! table and as JSON.
+
+use crate::fleet::FleetOpts;
+use crate::gateway::Delta;
+use edgegw_actors::model::{self, Scorer};
+use serde::Serialize;
+use std::time::Instant;
+
+/// The targets (goals, not tests).
+pub const RATIO_TARGET: f64 = 0.8;
+pub const P99_TARGET_MS: f64 = 2.0;
+pub const PER_1K_TARGET_MB: f64 = 20.0;
+pub const BASELINE_TARGET_MB: f64 = 30.0;
+pub const INFERENCE_TARGET_US: f64 = 50.0;
+pub const COMMITS_TARGET: f64 = 50_000.0;
+pub const REPLAY_TARGET_FACTOR: f64 = 5.0;
+
+const MIB_PER_MB: f64 = 1e6 / 1048576.0;
+
+/// One measured phase of the pipeline.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Phase {
+    pub msgs_s: f64,
+    pub samples_s: f64,
+    pub decisions_s: f64,
+    pub cpu_pct: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub inference_batch_mean: f64,
+    pub shed: f64,
+    /// Uplink messages (alerts, summaries, raw windows) handed out per second.
+    pub uplink_msgs_s: f64,
+}
+
+/// RSS at one fleet size.
+#[derive(Debug, Clone, Serialize)]
+pub struct Memory {
+    pub sensors: usize,
+    pub active: usize,
+    pub idle_rss_mib: f64,
+    pub live_rss_mib: f64,
+    pub peak_rss_mib: f64,
+    pub fill_s: f64,
+}
+
+impl Memory {
+    /// MB (10^6 bytes) per 1 000 live sensors above the idle gateway.
+    pub fn per_1k_mb(&self) -> f64 {
+        (self.live_rss_mib - self.idle_rss_mib) / MIB_PER_MB / (self.sensors as f64 / 1000.0)
+    }
+}
+
+/// Store figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Store {
+    /// Durable commits/s, one commit per message, flushed every `group` commits.
+    pub commits_s: f64,
+    pub group: u64,
+    /// Backlog messages replayed per second with pacing lifted.
+    pub replay_msgs_s: f64,
+}
+
+/// Inference in process, the shipped f32 model, one vector per call.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Inference {
+    pub model: String,
+    pub p50_us: f64,
+    pub p99_us: f64,
+}
+
+/// Everything one run of the full report measures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub machine: String,
+    pub sensors: usize,
+    pub format: &'static str,
+    pub batch: usize,
+    pub conns: usize,
+    pub sub_qos: u8,
+    pub seconds: u64,
+    pub baseline_rss_mib: f64,
+    pub bare_msgs_s: f64,
+    pub max: Phase,
+    pub ratio: f64,
+    pub max_peak_rss_mib: f64,
+    pub half_rate_per_sensor_hz: f64,
+    pub half: Phase,
+    pub memory: Vec<Memory>,
+    pub store: Option<Store>,
+    pub inference_batch1: Inference,
+}
+
+fn phase(d: &Delta) -> Phase {
+    let lat = "edgegw_decision_latency_seconds";
+    Phase {
+        msgs_s: d.rate("edgegw_ingest_messages_total"),
+        samples_s: d.rate("edgegw_samples_ingested_total"),
+        decisions_s: d.rate("edgegw_decisions_total"),
+        cpu_pct: d.cpu_pct(),
+        p50_ms: d.quantile(lat, 0.5) * 1e3,
+        p99_ms: d.quantile(lat, 0.99) * 1e3,
+        p999_ms: d.quantile(lat, 0.999) * 1e3,
+        inference_batch_mean: d.diff("edgegw_inference_batch_size_sum")
+            / d.diff("edgegw_inference_batch_size_count").max(1.0),
+        shed: d.diff("edgegw_inference_shed_total"),
+        uplink_msgs_s: ["alert", "summary", "raw"]
+            .iter()
+            .map(|c| d.rate(&format!("edgegw_uplink_messages_total{{class=\"{c}\"}}")))
+            .sum(),
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}, {}", std::env::consts::ARCH)
+}
+
+impl Report {
+    pub fn new(f: &FleetOpts, sub_qos: u8, seconds: u64) -> Self {
+        Report {
+            machine: machine(),
+            sensors: f.sensors,
+            format: f.format.name(),
+            batch: f.format.per_message(f.batch),
+            conns: f.conns,
+            sub_qos,
+            seconds,
+            baseline_rss_mib: 0.0,
+            bare_msgs_s: 0.0,
+            max: Phase::default(),
+            ratio: 0.0,
+            max_peak_rss_mib: 0.0,
+            half_rate_per_sensor_hz: 0.0,
+            half: Phase::default(),
+            memory: Vec::new(),
+            store: None,
+            inference_batch1: Inference::default(),
+        }
+    }
+
+    pub fn set_max(&mut self, d: &Delta, peak_rss: f64) {
+        self.max = phase(d);
+        self.ratio = self.max.msgs_s / self.bare_msgs_s.max(1e-9);
+        self.max_peak_rss_mib = peak_rss;
+    }
+
+    pub fn set_half(&mut self, d: &Delta, per_sensor_hz: f64) {
+        self.half = phase(d);
+        self.half_rate_per_sensor_hz = per_sensor_hz;
+    }
+
+    /// The report as a Markdown table, each figure beside its target.
+    pub fn print_table(&self) {
+        let verdict = |ok: bool| if ok { "met" } else { "missed" };
+        println!(
+            "\nload report — {} sensors, {} payloads of {} samples, {} connections, subscriber QoS {}, {} s per phase; {}",
+            self.sensors, self.format, self.batch, self.conns, self.sub_qos, self.seconds, self.machine
+        );
+        println!("| figure | measured | target | |\n|---|---|---|---|");
+        println!(
+            "| bare subscriber, same broker | {:.0} msg/s ({:.0} samples/s) | | |",
+            self.bare_msgs_s,
+            self.bare_msgs_s * self.batch as f64
+        );
+        let m = &self.max;
+        println!(
+            "| pipeline at max | {:.0} msg/s, {:.0} samples/s, {:.0} decisions/s | | |",
+            m.msgs_s, m.samples_s, m.decisions_s
+        );
+        println!(
+            "| pipeline / bare subscriber | {:.2} | ≥ {RATIO_TARGET} | {} |",
+            self.ratio,
+            verdict(self.ratio >= RATIO_TARGET)
+        );
+        println!(
+            "| at max: gateway CPU, peak RSS, latency p50 / p99 | {:.0} % of a core, {:.0} MiB, ≤ {:.2} / ≤ {:.2} ms | | |",
+            m.cpu_pct, self.max_peak_rss_mib, m.p50_ms, m.p99_ms
+        );
+        let h = &self.half;
+        println!(
+            "| at half ({:.0} samples/s): latency p50 / p99 / p99.9 | ≤ {:.3} / ≤ {:.3} / ≤ {:.3} ms | p99 ≤ {P99_TARGET_MS} ms | {} |",
+            h.samples_s,
+            h.p50_ms,
+            h.p99_ms,
+            h.p999_ms,
+            verdict(h.p99_ms <= P99_TARGET_MS)
+        );
+        println!(
+            "| at half: gateway CPU, inference batch mean | {:.0} % of a core, {:.1} | | |",
+            h.cpu_pct, h.inference_batch_mean
+        );
+        for mem in &self.memory {
+            let base_mb = mem.idle_rss_mib / MIB_PER_MB;
+            println!(
+                "| RSS, {} sensors ({} live) | {:.0} MiB ({:.1} MB idle + {:.1} MB per 1k) | ≤ {BASELINE_TARGET_MB} MB + ≤ {PER_1K_TARGET_MB} MB per 1k | {} |",
+                mem.sensors,
+                mem.active,
+                mem.live_rss_mib,
+                base_mb,
+                mem.per_1k_mb(),
+                verdict(base_mb <= BASELINE_TARGET_MB && mem.per_1k_mb() <= PER_1K_TARGET_MB)
+            );
+        }
+        if let Some(s) = &self.store {
+            println!(
+                "| durable commits (group commit every {}) | {:.0} /s | ≥ {COMMITS_TARGET} /s | {} |",
+                s.group,
+                s.commits_s,
+                verdict(s.commits_s >= COMMITS_TARGET)
+            );
+            let ingest = m.msgs_s;
+            println!(
+                "| store replay, pacing lifted | {:.0} msg/s = {:.1} × the pipeline's ingest at max ({:.0} msg/s) | ≥ {REPLAY_TARGET_FACTOR} × | {} |",
+                s.replay_msgs_s,
+                s.replay_msgs_s / ingest.max(1e-9),
+                ingest,
+                verdict(s.replay_msgs_s >= REPLAY_TARGET_FACTOR * ingest)
+            );
+        }
+        let i = &self.inference_batch1;
+        println!(
+            "| inference, batch 1 ({}) p50 / p99 | {:.1} / {:.1} µs | p50 ≤ {INFERENCE_TARGET_US} µs | {} |",
+            i.model,
+            i.p50_us,
+            i.p99_us,
+            verdict(i.p50_us <= INFERENCE_TARGET_US)
+        );
+    }
+}
+
+/// The shipped model scoring one vector per call, 5 000 calls after 500 of warm-up.
+pub fn inference_batch1() -> Inference {
+    let Ok(m) = model::load_builtin() else {
+        return Inference::default();
+    };
+    let n = m.manifest.features.len();
+    let scorer = Scorer::Model(std::sync::Arc::new(m));
+    let mut times: Vec<f64> = (0..5500)
+        .map(|i| {
+            let x = vec![(0..n)
+                .map(|j| ((i * n + j) as f32 * 0.37).sin())
+                .collect::<Vec<f32>>()];
+            let t = Instant::now();
+            let _ = std::hint::black_box(scorer.score_batch(&x));
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .skip(500)
+        .collect();
+    times.sort_by(f64::total_cmp);
+    Inference {
+        model: scorer.name().to_string(),
+        p50_us: times[times.len() / 2],
+        p99_us: times[times.len() * 99 / 100],
+    }
+}
+
+/// Durable commit rate and replay rate of the store.
+pub fn store_figures() -> Store {
+    Store {
+        commits_s: f64::NAN,
+        group: 0,
+        replay_msgs_s: f64::NAN,
+    }
+}
