@@ -108,9 +108,9 @@ pub async fn play(
     let t0 = merge.peek_ts().unwrap_or(0);
     while let Some(row) = merge.next_row(skips)? {
         if let Some(speed) = plan.speed {
-            let behind_s =
+            let offset_s =
                 (row.ts.saturating_sub(t0).max(0) as f64 / 1000.0 / speed).min(MAX_DELAY_S);
-            let due = start + Duration::from_secs_f64(behind_s);
+            let due = start + Duration::from_secs_f64(offset_s);
             if due > Instant::now() {
                 for s in sensors.iter_mut() {
                     out.flush(s).await?;
