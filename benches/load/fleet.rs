@@ -2,11 +2,10 @@
 //! of the three payload formats; and the bare subscriber, a plain rumqttc client that only
 //! counts what the broker delivers to it.
 
-use edgegw_actors::ingest::binary;
+use edgegw_actors::ingest::{binary, encode as json};
 use edgegw_actors::sensor::window::Sample;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
-use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -65,6 +64,10 @@ pub struct FleetOpts {
     pub messages_per_sensor: u64,
 }
 
+/// The latest event time any fleet of this process has published: a new fleet starts after
+/// it, so sensors that live on in the gateway never see its samples as late or duplicate.
+static EVENT_CLOCK: AtomicI64 = AtomicI64::new(1_700_000_000_000);
+
 /// A running fleet.
 pub struct Fleet {
     stop: Arc<AtomicBool>,
@@ -85,21 +88,8 @@ pub fn encode(format: Format, samples: &[Sample], out: &mut Vec<u8>) {
     out.clear();
     match format {
         Format::Binary => binary::encode(samples, out),
-        Format::Json => {
-            for s in samples {
-                let _ = write!(out, "{{\"ts\":{},\"v\":{}}}", s.ts, s.v);
-            }
-        }
-        Format::JsonBatch => {
-            out.extend_from_slice(b"{\"samples\":[");
-            for (i, s) in samples.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                let _ = write!(out, "[{},{}]", s.ts, s.v);
-            }
-            out.extend_from_slice(b"]}");
-        }
+        Format::Json => samples.iter().for_each(|s| json::json_single(*s, out)),
+        Format::JsonBatch => json::json_batch(samples, out),
     }
 }
 
@@ -150,9 +140,9 @@ impl Fleet {
                     t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     t
                 });
-                // Event time advances 10 ms per sample from a fixed past instant, so every
+                // Event time advances 10 ms per sample from a past instant (2023), so every
                 // timestamp is valid however fast the run goes.
-                let mut ts = 1_700_000_000_000i64;
+                let mut ts = EVENT_CLOCK.load(Ordering::Relaxed) + 1000;
                 let (mut k, mut round) = (0u64, 0u64);
                 let mut buf = Vec::with_capacity(per_msg * 40);
                 let mut samples = Vec::with_capacity(per_msg);
@@ -177,6 +167,7 @@ impl Fleet {
                         }
                     }
                     ts += per_msg as i64 * 10;
+                    EVENT_CLOCK.fetch_max(ts, Ordering::Relaxed);
                     k += per_msg as u64;
                     round += 1;
                 }

@@ -16,7 +16,8 @@
 //! 6. **inference**: the shipped model scoring one vector at a time, in process.
 //!
 //! Options: `--sensors 1000 --seconds 20 --format binary|batch|json --batch 10 --conns 4
-//! --sub-qos 1 --memory 1000,10000,100000 --json FILE` (`--memory 0` skips phase 4).
+//! --sub-qos 1 --memory 1000,10000,100000 --json FILE` (`--memory 0` skips phase 4;
+//! `--only memory` runs phase 4 alone).
 //! Output: a table, and the same figures as JSON (stdout, and `--json FILE`).
 //!
 //! Single-purpose modes, each comparing one thing under a fixed load:
@@ -51,7 +52,11 @@ fn main() {
         modes::fixed(None, false);
         return;
     }
-    let report = full_report();
+    let report = if arg_str("--only").as_deref() == Some("memory") {
+        memory_report()
+    } else {
+        full_report()
+    };
     report.print_table();
     let json = serde_json::to_string_pretty(&report).unwrap();
     println!("{json}");
@@ -182,6 +187,36 @@ fn full_report() -> Report {
     r.store = Some(report::store_figures());
     r.inference_batch1 = report::inference_batch1();
     r
+}
+
+/// Phase 4 alone (`--only memory`).
+fn memory_report() -> Report {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut r = Report::new(&fleet_opts("sensors", 0.0), arg("--sub-qos", 1) as u8, 0);
+    r.memory = memory_sizes(&rt);
+    r
+}
+
+/// Phase 4: RSS at each fleet size of `--memory` (default 1k, 10k, 100k).
+fn memory_sizes(rt: &tokio::runtime::Runtime) -> Vec<Memory> {
+    let sizes = arg_str("--memory").unwrap_or_else(|| "1000,10000,100000".into());
+    let mut out = Vec::new();
+    for n in sizes
+        .split(',')
+        .filter_map(|s| s.parse::<usize>().ok())
+        .filter(|&n| n > 0)
+    {
+        let m = memory(rt, n);
+        println!(
+            "memory at {n} sensors: idle {:.1} MiB, live {:.1} MiB ({} active), {:.1} MB per 1k",
+            m.idle_rss_mib,
+            m.live_rss_mib,
+            m.active,
+            m.per_1k_mb()
+        );
+        out.push(m);
+    }
+    out
 }
 
 /// RSS of a fresh gateway idle, then with `n` live sensors (one 128-sample binary batch each).
