@@ -185,35 +185,51 @@ impl Fleet {
     }
 }
 
-/// The bare subscriber: subscribes to `filter` and counts the publishes it receives.
+/// The bare subscriber: subscribes to `filter` and counts the publishes it receives. It runs
+/// on its own thread and single-threaded runtime, like the gateway's ingest connection (one
+/// event loop), so it does not share a scheduler with the publishers.
 pub struct BareSubscriber {
-    pub received: Arc<AtomicU64>,
-    poller: JoinHandle<()>,
-    client: AsyncClient,
+    received: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl BareSubscriber {
-    pub async fn start(port: u16, filter: &str, qos: u8) -> Self {
+    pub fn start(port: u16, filter: &str, qos: u8) -> Self {
         let received = Arc::new(AtomicU64::new(0));
-        let r = received.clone();
-        let (client, poller) = connect(port, "load-bare-subscriber", move || {
-            r.fetch_add(1, Ordering::Relaxed);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, halt, filter) = (received.clone(), stop.clone(), filter.to_string());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                let (client, poller) = connect(port, "load-bare-subscriber", move || {
+                    r.fetch_add(1, Ordering::Relaxed);
+                });
+                let qos = if qos == 0 {
+                    QoS::AtMostOnce
+                } else {
+                    QoS::AtLeastOnce
+                };
+                let _ = client.subscribe(filter, qos).await;
+                // Let the SUBACK land before the load starts.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let _ = ready_tx.send(());
+                while !halt.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let _ = client.try_disconnect();
+                poller.abort();
+            });
         });
-        let qos = if qos == 0 {
-            QoS::AtMostOnce
-        } else {
-            QoS::AtLeastOnce
-        };
-        client
-            .subscribe(filter, qos)
-            .await
-            .expect("subscribe queued");
-        // Let the SUBACK land before the load starts.
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let _ = ready_rx.recv_timeout(Duration::from_secs(10));
         BareSubscriber {
             received,
-            poller,
-            client,
+            stop,
+            thread: Some(thread),
         }
     }
 
@@ -221,8 +237,10 @@ impl BareSubscriber {
         self.received.load(Ordering::Relaxed)
     }
 
-    pub fn stop(self) {
-        let _ = self.client.try_disconnect();
-        self.poller.abort();
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }

@@ -116,7 +116,7 @@ fn full_report() -> Report {
     r.baseline_rss_mib = gw.rss();
     rt.block_on(async {
         // 1. The broker alone: what a subscriber that does nothing can receive.
-        let bare = BareSubscriber::start(gw.broker, "bare/+/data", arg("--sub-qos", 1) as u8).await;
+        let bare = BareSubscriber::start(gw.broker, "bare/+/data", arg("--sub-qos", 1) as u8);
         let fl = Fleet::start(gw.broker, &fleet_opts("bare", 0.0));
         tokio::time::sleep(Duration::from_secs(2)).await;
         let (n0, t0) = (bare.count(), Instant::now());
