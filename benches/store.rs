@@ -1,77 +1,62 @@
-//! Store figures: durable commits/s by group-commit size, on-disk bytes per message and space
-//! amplification, time to reopen a ~1 GB store, and how fast the gateway drains the backlog
-//! of a 10-minute uplink outage at 1 000 sensors.
+//! Store figures: durable commits/s by group-commit size (per record, grouped, and pipelined
+//! as the uplink commits), on-disk bytes per message and space amplification, time to reopen
+//! a ~1 GB store, how fast the gateway drains the backlog of a 10-minute uplink outage at
+//! 1 000 sensors, and the replay rate with pacing lifted (store read path alone, and end to
+//! end through the gateway). The measurements themselves are in `common/store_rate.rs`, so
+//! the load benchmark reports the same figures.
 //!
-//! `cargo bench --bench store -- [--records 200000] [--reopen-mib 1024] [--sensors 1000]`
+//! `cargo bench --bench store -- [--records 200000] [--reopen-mib 1024] [--sensors 1000]
+//! [--replay-records 100000] [--phases 31]` (`EDGEGW_BIN=path` replays through another
+//! build of the gateway).
 //! Figures go to docs/benchmarks.md. Not a test: nothing passes or fails here.
 
 #![allow(clippy::unwrap_used)] // benches may unwrap: a failure should stop the run loudly.
 
 mod common;
 
-use common::{arg, free_port, get, rss_mib};
-use edgegw_actors::store::{Store, StoreConfig};
+use common::store_rate::{self, config as cfg, summary, Commit, SUMMARY_TOPIC};
+use common::{arg, rss_mib};
+use edgegw_actors::store::Store;
 use edgegw_actors::uplink::Class;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A summary-sized payload (~330 bytes, like the gateway's).
-fn summary(seq: u64, sensor: u64) -> Vec<u8> {
-    format!(
-        "{{\"id\":\"gw-01:1700000000000:{seq}\",\"seq\":{seq},\"ts\":1700000060000,\"trace_id\":\"0123456789abcdef0123456789abcdef\",\
-         \"sensor\":\"s{sensor:04}\",\"period\":{{\"start\":1700000000000,\"end\":1700000060000}},\"count\":600,\"mean\":21.53125,\
-         \"std\":0.812,\"min\":19.75,\"max\":23.5,\"p50\":21.5,\"p95\":22.875,\"alerts\":0,\"model\":{{\"name\":\"edgegw-ae\",\"version\":\"1.0.0\"}}}}"
-    )
-    .into_bytes()
-}
-
-fn cfg(path: &Path, max_bytes: u64) -> StoreConfig {
-    StoreConfig {
-        path: path.to_path_buf(),
-        max_bytes,
-        ..StoreConfig::default()
-    }
-}
-
-fn commits_per_second(dir: &Path, n: u64, group: u64) -> f64 {
-    let path = dir.join(format!("g{group}"));
-    let s = Store::open(&cfg(&path, 1 << 40)).unwrap().store;
-    let t = Instant::now();
-    for i in 0..n {
-        s.commit(Class::Summary, "edgegw/gw-01/summaries/s0001", |seq| {
-            summary(seq, i % 1000)
-        })
-        .unwrap();
-        if (i + 1) % group == 0 {
-            s.db().flush().unwrap();
-        }
-    }
-    s.db().flush().unwrap();
-    n as f64 / t.elapsed().as_secs_f64()
-}
 
 fn main() {
     let records = arg("--records", 200_000);
     let reopen_mib = arg("--reopen-mib", 1024);
     let sensors = arg("--sensors", 1000);
-    // Phases to run, as a bit set: 1 commits/s, 2 size, 4 reopen (with RSS while filling), 8 replay.
-    let phases = arg("--phases", 15);
+    let replay_records = arg("--replay-records", 100_000);
+    // Phases to run, as a bit set: 1 commits/s, 2 size, 4 reopen (with RSS while filling),
+    // 8 outage replay, 16 replay rate with pacing lifted.
+    let phases = arg("--phases", 31);
     let tmp = std::env::temp_dir().join(format!("edgegw-store-bench-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
+    // The gateway replayed through (phases 8 and 16); `EDGEGW_BIN` compares another build.
+    let bin = std::env::var_os("EDGEGW_BIN").map_or_else(
+        || env!("CARGO_BIN_EXE_edgegw").into(),
+        std::path::PathBuf::from,
+    );
+    let bin = bin.as_path();
 
     if phases & 1 != 0 {
-        println!("durable commits/s (summary-sized records, flush every N commits):");
+        println!("durable commits/s (summary-sized records; a group = N records then a flush):");
+        println!(
+            "  {:>6}  {:>11}  {:>11}  {:>11}",
+            "N", "per record", "grouped", "pipelined"
+        );
         for group in [1u64, 16, 256, 4096] {
             let n = if group == 1 {
                 2000
             } else {
                 records.min(100_000)
             };
-            println!(
-                "  group {group:>5}: {:>9.0} commits/s",
-                commits_per_second(&tmp, n, group)
+            let rate = |how| store_rate::durable_commits_per_second(&tmp, n, group, how);
+            let (per, grouped, piped) = (
+                rate(Commit::PerRecord),
+                rate(Commit::Grouped),
+                rate(Commit::Pipelined),
             );
+            println!("  {group:>6}  {per:>11.0}  {grouped:>11.0}  {piped:>11.0}");
         }
     }
 
@@ -79,10 +64,8 @@ fn main() {
     if phases & 2 != 0 {
         let s = Store::open(&cfg(&path, 1 << 40)).unwrap().store;
         for i in 0..records {
-            s.commit(Class::Summary, "edgegw/gw-01/summaries/s0001", |seq| {
-                summary(seq, i % 1000)
-            })
-            .unwrap();
+            s.commit(Class::Summary, SUMMARY_TOPIC, |seq| summary(seq, i % 1000))
+                .unwrap();
             if i % 4096 == 0 {
                 s.db().flush().unwrap();
             }
@@ -107,10 +90,8 @@ fn main() {
         let mut i = 0u64;
         loop {
             for _ in 0..20_000 {
-                s.commit(Class::Summary, "edgegw/gw-01/summaries/s0001", |seq| {
-                    summary(seq, i % 1000)
-                })
-                .unwrap();
+                s.commit(Class::Summary, SUMMARY_TOPIC, |seq| summary(seq, i % 1000))
+                    .unwrap();
                 i += 1;
             }
             s.db().flush().unwrap();
@@ -141,101 +122,38 @@ fn main() {
         let _ = std::fs::remove_dir_all(&big);
     }
 
-    if phases & 8 == 0 {
-        let _ = std::fs::remove_dir_all(&tmp);
-        return;
+    if phases & 8 != 0 {
+        // The backlog of a 10-minute outage at `sensors` sensors: a summary per sensor per
+        // minute, plus alerts and their raw windows at the measured false-alert rate and then
+        // some.
+        let outage = tmp.join("outage");
+        let backlog = store_rate::fill_outage_backlog(&outage, sensors, 10);
+        for rate in [500u32, 100_000] {
+            let dir = tmp.join(format!("replay{rate}"));
+            let _ = std::fs::remove_dir_all(&dir);
+            copy_dir(&outage, &dir);
+            let r = store_rate::replay_through_gateway(bin, &dir, backlog, rate);
+            println!(
+                "replay of a 10-min outage at {sensors} sensors ({backlog} messages) with replay_rate {rate}: {:.1} s ({:.0} messages/s)",
+                r.seconds,
+                r.per_second()
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
-    // The backlog of a 10-minute outage at `sensors` sensors: a summary per sensor per minute,
-    // plus alerts and their raw windows at the measured false-alert rate and then some.
-    let outage = tmp.join("outage");
-    let data = outage.join("data");
-    let n_summaries = sensors * 10;
-    let n_alerts = (sensors / 10).max(1);
-    {
-        let s = Store::open(&cfg(&data, 1 << 30)).unwrap().store;
-        for i in 0..n_summaries {
-            s.commit(
-                Class::Summary,
-                &format!("edgegw/gw-01/summaries/s{:04}", i % sensors),
-                |seq| summary(seq, i % sensors),
-            )
-            .unwrap();
-        }
-        let raw: String = (0..128)
-            .map(|k| {
-                format!(
-                    "[{},{:.3}]",
-                    1_700_000_000_000i64 + k * 100,
-                    21.0 + k as f64 * 0.01
-                )
-            })
-            .collect::<Vec<_>>()
-            .join(",");
-        for i in 0..n_alerts {
-            s.commit(Class::Alert, "edgegw/gw-01/alerts/s0001", |seq| {
-                summary(seq, i)
-            })
-            .unwrap();
-            s.commit(Class::Raw, "edgegw/gw-01/raw/s0001", |seq| {
-                format!("{{\"seq\":{seq},\"samples\":[{raw}]}}").into_bytes()
-            })
-            .unwrap();
-        }
-        s.db().flush().unwrap();
-    }
-    let backlog = n_summaries + 2 * n_alerts;
-    for rate in [500u64, 100_000] {
-        let dir = tmp.join(format!("replay{rate}"));
-        let _ = std::fs::remove_dir_all(&dir);
-        copy_dir(&outage, &dir);
-        let (broker, http) = (free_port(), free_port());
-        let conf = dir.join("gw.toml");
-        std::fs::write(
-            &conf,
-            format!(
-                "[broker]\nbind = \"127.0.0.1:{broker}\"\n[ingest]\nurl = \"mqtt://127.0.0.1:{broker}\"\n[uplink]\nurl = \"mqtt://127.0.0.1:{broker}\"\nreplay_rate = {rate}\nreplay_burst = {}\n\
-                 [http]\nbind = \"127.0.0.1:{http}\"\n[store]\npath = \"{}\"\n",
-                rate.min(1000),
-                dir.join("data").display()
-            ),
-        )
-        .unwrap();
-        let t = Instant::now();
-        let mut gw = Command::new(env!("CARGO_BIN_EXE_edgegw"))
-            .args(["run", "--config"])
-            .arg(&conf)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(600);
-        let mut started = None;
-        loop {
-            let st: serde_json::Value =
-                serde_json::from_str(&get(http, "/status")).unwrap_or_default();
-            let b = &st["store"]["backlog"];
-            if b.is_object() && started.is_none() {
-                started = Some(Instant::now());
-            }
-            let left: u64 = ["alert", "summary", "raw"]
-                .iter()
-                .map(|c| b[c].as_u64().unwrap_or(u64::MAX / 4))
-                .sum();
-            if left == 0 || Instant::now() > deadline {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let drain = started.map(|s| s.elapsed()).unwrap_or(t.elapsed());
+
+    if phases & 16 != 0 {
+        println!("replay with pacing lifted, {replay_records} summary-sized records:");
         println!(
-            "replay of a 10-min outage at {sensors} sensors ({backlog} messages) with replay_rate {rate}: {:.1} s ({:.0} messages/s)",
-            drain.as_secs_f64(),
-            backlog as f64 / drain.as_secs_f64()
+            "  store read path (next_in + ack per record, in process): {:.0} records/s",
+            store_rate::store_replay_per_second(&tmp, replay_records)
         );
-        let _ = Command::new("kill")
-            .args(["-TERM", &gw.id().to_string()])
-            .status();
-        let _ = gw.wait();
+        let r = store_rate::replay_per_second(bin, &tmp, replay_records);
+        println!(
+            "  through the gateway (embedded broker, PUBACK deletes): {:.1} s, {:.0} messages/s",
+            r.seconds,
+            r.per_second()
+        );
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each bench uses a different subset.
 
+pub mod store_rate;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 

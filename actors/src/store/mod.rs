@@ -5,9 +5,11 @@
 //!   produced only once a flush covering it has completed (group commit: one `flush_async` at
 //!   a time covers every record inserted before it started — never an fsync per message).
 //! - **seq is never reused.** Records live in one tree keyed `[class][seq BE]`; the same atomic
-//!   batch that inserts a record raises the high-water mark (`HW_KEY`), so after a crash the
+//!   batch that inserts a group of records ([`Group`]; a single commit is a group of one)
+//!   raises the high-water mark (`HW_KEY`) to the group's last seq, so after a crash the
 //!   next seq is above every seq ever durable, even when all of them were acknowledged and
-//!   deleted. The store's `epoch` (its creation time) goes into every id, so a store that had
+//!   deleted. One batch per group rather than per record: sled writes out its I/O buffer at
+//!   every batch, which cost more than the inserts themselves. The store's `epoch` (its creation time) goes into every id, so a store that had
 //!   to be replaced still produces unique ids.
 //! - **Leave only on PUBACK.** `ack` deletes a record; nothing else does, except eviction.
 //! - **Budget.** `store.max_bytes` bounds the real on-disk size: the store tracks the logical
@@ -24,10 +26,12 @@
 mod codec;
 pub mod config;
 pub mod deadletters;
+mod group;
 pub mod raw;
 mod slot;
 
 pub use config::StoreConfig;
+pub use group::Group;
 pub use slot::{Closed, StoreSlot};
 
 use crate::uplink::Class;
@@ -337,28 +341,17 @@ impl Store {
 
     /// Inserts a record with the next seq (`build` makes its payload from the seq) and raises
     /// the high-water mark in the same atomic batch; then evicts if over budget. Durable after
-    /// the next completed flush. Returns the seq and the evicted records' classes.
+    /// the next completed flush. Returns the seq and the evicted records' classes. A group of
+    /// one: committing many at once ([`Store::group`]) costs one batch for all of them.
     pub fn commit(
         &self,
         class: Class,
         topic: &str,
         build: impl FnOnce(u64) -> Vec<u8>,
     ) -> Result<(u64, Vec<(Class, u64)>), StoreError> {
-        let mut st = self.state.lock();
-        let seq = st.next_seq;
-        let payload = build(seq);
-        let value = codec::encode(topic, &payload);
-        let k = key(class, seq);
-        let mut batch = sled::Batch::default();
-        batch.insert(&k, value.as_slice());
-        batch.insert(HW_KEY, &seq.to_be_bytes());
-        self.outbox.apply_batch(batch)?;
-        st.next_seq = seq + 1;
-        let s = &mut st.stats[class as usize];
-        s.count += 1;
-        s.bytes += (k.len() + value.len()) as u64;
-        let evicted = self.enforce_budget(&mut st)?;
-        Ok((seq, evicted))
+        let mut g = self.group();
+        let seq = g.add(class, topic, build);
+        Ok((seq, g.commit()?))
     }
 
     fn logical(st: &State) -> u64 {

@@ -29,6 +29,10 @@
 //! 7. **Budget** (second test, small budget): evictions remove raw windows before summaries
 //!    before alerts, the oldest of a class first, only when over 90 % of the budget and only
 //!    down to 80 %; `evicted()` counts exactly the records that disappeared without an ack.
+//! 8. **Group commit.** A group ([`Store::group`]) gives consecutive seqs in the order its
+//!    records were added, each payload built for its own seq, and behaves as the same records
+//!    committed one by one (budget enforced once, after the group); across a crash a group
+//!    that was never flushed is all there or all gone.
 
 use super::*;
 use proptest::prelude::*;
@@ -40,6 +44,8 @@ use tempfile::TempDir;
 enum Op {
     /// Commit a record of this class with a payload of roughly this many padding bytes.
     Commit(Class, usize),
+    /// Commit these records as one group.
+    Group(Vec<(Class, usize)>),
     /// `db().flush()`: everything committed so far becomes durable.
     Flush,
     /// The uplink takes the next record from its cursor: `next_in(cursor, below)`, `below`
@@ -69,6 +75,7 @@ fn class() -> impl Strategy<Value = Class> {
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         8 => (class(), 0usize..64).prop_map(|(c, p)| Op::Commit(c, p)),
+        3 => prop::collection::vec((class(), 0usize..64), 0..12).prop_map(Op::Group),
         3 => Just(Op::Flush),
         5 => any::<bool>().prop_map(|durable_only| Op::Send { durable_only }),
         2 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Peek(a, b)),
@@ -86,6 +93,7 @@ fn op() -> impl Strategy<Value = Op> {
 fn op_evicting() -> impl Strategy<Value = Op> {
     prop_oneof![
         12 => (class(), 3000usize..5000).prop_map(|(c, p)| Op::Commit(c, p)),
+        3 => prop::collection::vec((class(), 3000usize..5000), 0..6).prop_map(Op::Group),
         2 => Just(Op::Flush),
         4 => any::<bool>().prop_map(|durable_only| Op::Send { durable_only }),
         1 => (any::<u8>(), any::<u8>()).prop_map(|(a, b)| Op::Peek(a, b)),
@@ -104,18 +112,21 @@ struct Rec {
     payload: Vec<u8>,
     /// A flush completed after it was committed.
     durable: bool,
+    /// The first seq of the group it was committed in (its own seq when alone).
+    group: u64,
     /// Logical bytes as the store counts them: key + encoded value.
     bytes: u64,
 }
 
 impl Rec {
-    fn new(class: Class, topic: String, payload: Vec<u8>, durable: bool) -> Self {
+    fn new(class: Class, topic: String, payload: Vec<u8>, durable: bool, group: u64) -> Self {
         let bytes = (9 + codec::encode(&topic, &payload).len()) as u64;
         Self {
             class,
             topic,
             payload,
             durable,
+            group,
             bytes,
         }
     }
@@ -269,6 +280,7 @@ impl Harness {
     fn apply(&mut self, op: &Op) {
         match op {
             Op::Commit(class, pad) => self.commit(*class, *pad),
+            Op::Group(recs) => self.commit_group(recs),
             Op::Flush => {
                 self.store().db().flush().unwrap();
                 self.flushed();
@@ -367,8 +379,39 @@ impl Harness {
         self.next_seq = seq + 1;
         self.committed += 1;
         self.held
-            .insert(seq, Rec::new(class, t, payload(seq, pad), false));
+            .insert(seq, Rec::new(class, t, payload(seq, pad), false, seq));
+        self.check_evictions(&evicted);
+    }
 
+    fn commit_group(&mut self, recs: &[(Class, usize)]) {
+        let first = self.next_seq;
+        let store = self.store.as_ref().unwrap();
+        let mut g = store.group();
+        let mut added = Vec::new();
+        for (i, &(class, pad)) in recs.iter().enumerate() {
+            let want = first + i as u64;
+            let t = topic(class, want);
+            let mut built = None;
+            let seq = g.add(class, &t, |s| {
+                built = Some(s);
+                payload(s, pad)
+            });
+            assert_eq!(seq, want, "group records get consecutive seqs");
+            assert_eq!(built, Some(seq), "payload built for another seq");
+            assert_eq!(g.len(), i + 1);
+            added.push((seq, Rec::new(class, t, payload(seq, pad), false, first)));
+        }
+        let evicted = g.commit().unwrap();
+        assert_eq!(self.store().next_seq(), first + recs.len() as u64);
+        self.next_seq = first + recs.len() as u64;
+        self.committed += recs.len() as u64;
+        self.held.extend(added);
+        self.check_evictions(&evicted);
+    }
+
+    /// After a commit (of one record or a group): the store evicted exactly what the budget
+    /// rules say, given what the model holds.
+    fn check_evictions(&mut self, evicted: &[(Class, u64)]) {
         // The budget, exactly as the store computes it (amplification stays at its initial
         // value: nothing here calls `refresh`).
         let amp = self.cfg.initial_amplification;
@@ -381,7 +424,7 @@ impl Harness {
             return;
         }
         assert!(!evicted.is_empty(), "over budget and nothing evicted");
-        for &(c, q) in &evicted {
+        for &(c, q) in evicted {
             assert!(
                 est(logical) > target,
                 "evicted {q} though already under the target"
@@ -434,6 +477,16 @@ impl Harness {
                 None => assert!(!r.durable, "durable record {seq} lost"),
             }
         }
+        // A group never flushed comes back whole or not at all.
+        for (seq, r) in self.held.iter().filter(|(_, r)| !r.durable) {
+            let mates = self.held.iter().filter(|(_, m)| m.group == r.group);
+            let back = mates.clone().filter(|(q, _)| got.contains_key(q)).count();
+            assert!(
+                back == 0 || back == mates.count(),
+                "group {} (record {seq}) came back in part",
+                r.group
+            );
+        }
         for (seq, g) in &got {
             let m = self
                 .held
@@ -472,7 +525,7 @@ impl Harness {
         }
         self.held = got
             .into_values()
-            .map(|r| (r.seq, Rec::new(r.class, r.topic, r.payload, true)))
+            .map(|r| (r.seq, Rec::new(r.class, r.topic, r.payload, true, r.seq)))
             .collect();
         self.maybe_back.clear();
         // A seq at or above the new next_seq was never durable and is free again: a later
@@ -552,7 +605,7 @@ impl Harness {
         self.check(true);
         for op in ops {
             self.apply(op);
-            self.check(walk_after_commit || !matches!(op, Op::Commit(..)));
+            self.check(walk_after_commit || !matches!(op, Op::Commit(..) | Op::Group(_)));
         }
         // End with a clean restart: everything agrees exactly.
         self.apply(&Op::Restart);

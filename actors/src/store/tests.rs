@@ -173,3 +173,52 @@ fn walk(p: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn a_group_gets_consecutive_seqs_and_one_high_water_mark() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = cfg(dir.path(), 1 << 30);
+    {
+        let s = Store::open(&c).unwrap().store;
+        commit(&s, Class::Alert, 10);
+        let mut g = s.group();
+        let seqs: Vec<u64> = [Class::Summary, Class::Raw, Class::Alert]
+            .into_iter()
+            .map(|class| g.add(class, "t", |seq| seq.to_string().into_bytes()))
+            .collect();
+        assert_eq!(seqs, vec![2, 3, 4]);
+        assert_eq!(g.len(), 3);
+        assert!(g.commit().unwrap().is_empty());
+        assert_eq!(s.next_seq(), 5);
+        // A group dropped before its commit writes nothing and gives out no seq.
+        let mut g = s.group();
+        g.add(Class::Alert, "t", |seq| seq.to_string().into_bytes());
+        drop(g);
+        assert_eq!(s.next_seq(), 5);
+        // An empty group neither.
+        assert!(s.group().is_empty());
+        assert!(s.group().commit().unwrap().is_empty());
+        assert_eq!(s.next_seq(), 5);
+        let held: Vec<(u64, Class, Vec<u8>)> = s
+            .records()
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.seq, r.class, r.payload))
+            .collect();
+        assert_eq!(held.len(), 4);
+        for (seq, _, p) in &held[1..] {
+            assert_eq!(
+                p,
+                seq.to_string().as_bytes(),
+                "payload built for its own seq"
+            );
+        }
+        for (seq, class, _) in held {
+            assert!(s.ack(class, seq).unwrap());
+        }
+        s.db().flush().unwrap();
+    }
+    // Everything acked and deleted: the group's high-water mark still holds the seqs.
+    let s = Store::open(&c).unwrap().store;
+    assert_eq!(s.next_seq(), 5, "a seq of the group was about to be reused");
+}

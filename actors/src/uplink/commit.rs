@@ -11,13 +11,117 @@
 //! - One line per alert committed (alerts are rare: episodes, cooldowns and the global cap),
 //!   never one per sample or per normal decision; like every line, it is under the global log
 //!   rate limit.
+//! - **Group commit.** The uplink commits what waited in its mailbox together
+//!   ([`commit_group`]): one sled batch and one high-water write for the group, seqs
+//!   consecutive in the order the messages arrived. A single message is a group of one.
 
-use super::{topic, Class};
+use super::{recovery, topic, Class, UplinkMsg, UplinkState, STORE_ERROR};
 use crate::ctx::Ctx;
+use crate::metrics::ClassLabel;
 use crate::store::{Store, StoreError};
+use ractor::ActorRef;
 use rand::Rng;
 use serde_json::{json, Map, Value};
-use tracing::info;
+use std::time::Instant;
+use tracing::{info, warn};
+
+/// Most messages committed as one group: beyond a few hundred records a sled batch gets
+/// slower per record (measured in `benches/store.rs`), and the group holds the store's lock.
+pub(super) const MAX_GROUP: usize = 256;
+
+/// Commits the uplink's received messages (`st.pending`) as one group; every line logged
+/// about a message carries its `trace_id`. On failure none of them is committed: all are
+/// counted as dropped and the store is closed for its reopen.
+pub(super) fn commit_pending(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
+    if st.pending.is_empty() {
+        return;
+    }
+    let mut outs = std::mem::take(&mut st.pending);
+    let trace_ids: Vec<String> = outs
+        .iter()
+        .map(|o| {
+            o.trace
+                .as_ref()
+                .map_or_else(new_trace_id, |l| l.trace_id_hex())
+        })
+        .collect();
+    let Some(store) = st.ctx.store.get() else {
+        recovery::count_dropped(st, outs.len() as u64);
+        for (o, t) in outs.iter().zip(&trace_ids) {
+            dropped(st, o.class, t);
+        }
+        return;
+    };
+    let since = Instant::now();
+    let stamps = outs.iter_mut().zip(&trace_ids).map(|(o, t)| Stamp {
+        class: o.class,
+        sensor: &o.sensor,
+        ts: o.ts,
+        body: std::mem::take(&mut o.body),
+        trace_id: t,
+    });
+    match commit_group(&st.ctx, &store, stamps) {
+        Ok(Committed { seqs, evicted }) => {
+            let ctx = st.ctx.clone();
+            for (o, seq) in outs.into_iter().zip(seqs) {
+                st.inserted = seq;
+                if let Some(link) = o.trace {
+                    st.traced.inserted(seq, link, since);
+                }
+                if let Some(samples) = o.raw {
+                    if let Err(e) = store.raw.keep(&o.sensor, &samples) {
+                        ctx.status
+                            .condition(STORE_ERROR, Some(format!("raw window: {e}")));
+                    }
+                }
+                ctx.metrics
+                    .uplink_messages
+                    .get_or_create(&ClassLabel {
+                        class: o.class.as_str(),
+                    })
+                    .inc();
+            }
+            super::count_evictions(&ctx, &evicted);
+        }
+        Err(e) => {
+            recovery::count_dropped(st, outs.len() as u64);
+            // The store-failure line carries the first message's trace id, a dropped line
+            // each of the others'.
+            let first = trace_ids.first().map_or("", String::as_str);
+            recovery::commit_failed(myself, st, &e, first);
+            for (o, t) in outs.iter().zip(&trace_ids).skip(1) {
+                dropped(st, o.class, t);
+            }
+        }
+    }
+}
+
+/// Says (rate-limited) that the message with `trace_id` was dropped because the store is
+/// closed.
+fn dropped(st: &mut UplinkState, class: Class, trace_id: &str) {
+    if let Some(suppressed) = st.droplog.allow("store_closed", Instant::now()) {
+        warn!(
+            message = "Store closed; outbound message dropped.",
+            class = class.as_str(),
+            trace_id,
+            suppressed
+        );
+    }
+}
+
+/// One message to stamp and commit (see [`commit_group`]).
+pub struct Stamp<'a> {
+    /// Its class (topic, eviction order).
+    pub class: Class,
+    /// The sensor it is about.
+    pub sensor: &'a str,
+    /// Event time, ms.
+    pub ts: i64,
+    /// The class-specific fields; the common ones are added.
+    pub body: Map<String, Value>,
+    /// Its `trace_id` (32 hex digits).
+    pub trace_id: &'a str,
+}
 
 /// Stamps `body` with the fields every uplink message carries (`id`, `seq`, `ts`,
 /// `trace_id`, `sensor`) and commits it to the store under its class topic. The one place
@@ -41,24 +145,69 @@ pub fn commit_traced(
     class: Class,
     sensor: &str,
     ts: i64,
-    mut body: Map<String, Value>,
+    body: Map<String, Value>,
     trace_id: &str,
 ) -> Result<(u64, Vec<(Class, u64)>), StoreError> {
-    let t = topic(ctx, &format!("{}/{}", class.topic(), sensor));
+    let one = Stamp {
+        class,
+        sensor,
+        ts,
+        body,
+        trace_id,
+    };
+    let c = commit_group(ctx, store, [one])?;
+    Ok((c.seqs.first().copied().unwrap_or_default(), c.evicted))
+}
+
+/// What [`commit_group`] committed.
+pub struct Committed {
+    /// The seqs, in the order the messages were given.
+    pub seqs: Vec<u64>,
+    /// Records evicted to keep the budget: (class, seq).
+    pub evicted: Vec<(Class, u64)>,
+}
+
+/// Stamps every message as [`commit_message`] does and commits them together, in the order
+/// given, as one group ([`Store::group`]: consecutive seqs, one atomic batch, one high-water
+/// write). Each committed alert is logged (`Alert raised.`) once the group is in the store.
+/// On error nothing was committed.
+pub fn commit_group<'a>(
+    ctx: &Ctx,
+    store: &Store,
+    msgs: impl IntoIterator<Item = Stamp<'a>>,
+) -> Result<Committed, StoreError> {
     let (gw, epoch) = (&ctx.cfg.gateway.id, store.epoch());
-    let alert = (class == Class::Alert).then(|| AlertLine::of(&body));
-    let r = store.commit(class, &t, |seq| {
-        body.insert("id".into(), json!(format!("{gw}:{epoch}:{seq}")));
-        body.insert("seq".into(), json!(seq));
-        body.insert("ts".into(), json!(ts));
-        body.insert("trace_id".into(), json!(trace_id));
-        body.insert("sensor".into(), json!(sensor));
-        Value::Object(body).to_string().into_bytes()
-    });
-    if let (Ok((seq, _)), Some(a)) = (&r, alert) {
+    let mut group = store.group();
+    let mut seqs = Vec::new();
+    let mut alerts = Vec::new();
+    for m in msgs {
+        let Stamp {
+            class,
+            sensor,
+            ts,
+            mut body,
+            trace_id,
+        } = m;
+        let t = topic(ctx, &format!("{}/{}", class.topic(), sensor));
+        let alert = (class == Class::Alert).then(|| AlertLine::of(&body));
+        let seq = group.add(class, &t, |seq| {
+            body.insert("id".into(), json!(format!("{gw}:{epoch}:{seq}")));
+            body.insert("seq".into(), json!(seq));
+            body.insert("ts".into(), json!(ts));
+            body.insert("trace_id".into(), json!(trace_id));
+            body.insert("sensor".into(), json!(sensor));
+            Value::Object(body).to_string().into_bytes()
+        });
+        seqs.push(seq);
+        if let Some(a) = alert {
+            alerts.push((a, sensor, seq, trace_id));
+        }
+    }
+    let evicted = group.commit()?;
+    for (a, sensor, seq, trace_id) in alerts {
         a.log(sensor, &format!("{gw}:{epoch}:{seq}"), trace_id);
     }
-    r
+    Ok(Committed { seqs, evicted })
 }
 
 /// A fresh W3C trace id (32 hex digits, never all zero).

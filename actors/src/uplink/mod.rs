@@ -6,6 +6,10 @@
 //! - **The store is the truth.** A message is inserted into the store, becomes *committed*
 //!   when a flush covering it completes (group commit: one `flush_async` at a time, off the
 //!   actor, covering every insert before it), and only committed messages are published.
+//!   Inserts are grouped too: a received message waits in `pending` for the `Commit` the
+//!   first of them queued behind itself, so everything that arrived meanwhile is inserted as
+//!   one group (one sled batch, one high-water write; at most `commit::MAX_GROUP`), seqs in
+//!   arrival order. A stop commits what is pending; a crash loses it, as it loses the mailbox.
 //! - **Delete on PUBACK only.** `publish()` returning Ok means "queued locally"; packet ids are
 //!   learnt from rumqttc's `Outgoing::Publish` events (in request order within a session) and
 //!   matched to PUBACKs. Each session gets a fresh client and event loop, so requests queued
@@ -194,8 +198,12 @@ pub struct Outbound {
 /// Messages of the uplink actor.
 #[derive(Debug)]
 pub enum UplinkMsg {
-    /// Commit and send.
+    /// Commit and send. Received messages wait for the next [`UplinkMsg::Commit`], so
+    /// everything queued in the mailbox by then is committed as one group.
     Publish(Box<Outbound>),
+    /// Commit the received messages as one group (queued behind the `Publish` that found no
+    /// group waiting, so it covers every `Publish` queued before it).
+    Commit,
     /// Something happened in session `gen`.
     Link(u64, LinkEvent),
     /// Start session `gen` (after a backoff).
@@ -229,6 +237,10 @@ pub struct UplinkState {
     gen: u64,
     delay: Duration,
     last_status: Option<(String, Vec<String>, [u64; 3])>,
+    /// Messages received and not committed yet: the next group (see [`commit`]).
+    pending: Vec<Outbound>,
+    /// A [`UplinkMsg::Commit`] is queued for `pending`.
+    commit_queued: bool,
     /// Highest seq inserted into the store.
     inserted: u64,
     /// Highest seq covered by a completed flush: only these may be sent.
@@ -311,6 +323,8 @@ impl Actor for UplinkActor {
             session: None,
             gen: 0,
             last_status: None,
+            pending: Vec::new(),
+            commit_queued: false,
             inserted: durable,
             durable,
             flushing: false,
@@ -335,9 +349,12 @@ impl Actor for UplinkActor {
 
     async fn post_stop(
         &self,
-        _: ActorRef<UplinkMsg>,
+        myself: ActorRef<UplinkMsg>,
         st: &mut UplinkState,
     ) -> Result<(), ActorProcessingErr> {
+        // A stop overtakes the queued `Commit`: what was received goes into the store now
+        // (the gateway's final flush covers it).
+        commit::commit_pending(&myself, st);
         if let Some(s) = st.session.take() {
             let _ = s.client.try_disconnect();
             // Give the event loop a moment to send DISCONNECT, then stop it.
@@ -357,7 +374,21 @@ impl Actor for UplinkActor {
         match msg {
             UplinkMsg::Publish(out) => {
                 st.ctx.faults.check("uplink").await;
-                commit(&myself, st, *out);
+                st.pending.push(*out);
+                if st.pending.len() >= commit::MAX_GROUP {
+                    commit::commit_pending(&myself, st);
+                    flush(&myself, st);
+                } else if !st.commit_queued {
+                    st.commit_queued = myself.cast(UplinkMsg::Commit).is_ok();
+                    if !st.commit_queued {
+                        commit::commit_pending(&myself, st);
+                        flush(&myself, st);
+                    }
+                }
+            }
+            UplinkMsg::Commit => {
+                st.commit_queued = false;
+                commit::commit_pending(&myself, st);
                 flush(&myself, st);
             }
             UplinkMsg::Flushed { store_gen, .. } if store_gen != st.store_gen => {}
@@ -543,56 +574,7 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
     }
 }
 
-/// Commits `out`; every line logged about it carries its `trace_id` (see [`commit`]).
-fn commit(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, out: Outbound) {
-    let class = out.class;
-    let trace_id = out
-        .trace
-        .map_or_else(commit::new_trace_id, |l| l.trace_id_hex());
-    let Some(store) = st.ctx.store.get() else {
-        recovery::count_dropped(st, 1);
-        if let Some(suppressed) = st.droplog.allow("store_closed", Instant::now()) {
-            warn!(
-                message = "Store closed; outbound message dropped.",
-                class = class.as_str(),
-                trace_id,
-                suppressed
-            );
-        }
-        return;
-    };
-    let ctx = &st.ctx;
-    let sensor = out.sensor.clone();
-    let since = Instant::now();
-    let committed = commit_traced(ctx, &store, class, &sensor, out.ts, out.body, &trace_id);
-    match committed {
-        Ok((seq, evicted)) => {
-            st.inserted = seq;
-            if let Some(link) = out.trace {
-                st.traced.inserted(seq, link, since);
-            }
-            if let Some(samples) = out.raw {
-                if let Err(e) = store.raw.keep(&sensor, &samples) {
-                    ctx.status
-                        .condition(STORE_ERROR, Some(format!("raw window: {e}")));
-                }
-            }
-            ctx.metrics
-                .uplink_messages
-                .get_or_create(&ClassLabel {
-                    class: class.as_str(),
-                })
-                .inc();
-            count_evictions(ctx, &evicted);
-        }
-        Err(e) => {
-            recovery::count_dropped(st, 1);
-            recovery::commit_failed(myself, st, &e, &trace_id);
-        }
-    }
-}
-
-fn count_evictions(ctx: &Ctx, evicted: &[(Class, u64)]) {
+pub(super) fn count_evictions(ctx: &Ctx, evicted: &[(Class, u64)]) {
     for (c, _) in evicted {
         ctx.metrics
             .store_evicted
