@@ -55,6 +55,7 @@ fn sizes() {
         ("Window", size_of::<Window>()),
         ("PeriodSummary", size_of::<PeriodSummary>()),
         ("AlertGate", size_of::<AlertGate>()),
+        ("tokio::time::Sleep", size_of::<tokio::time::Sleep>()),
     ] {
         println!("  {name:<26} {size:>5}");
     }
