@@ -11,7 +11,8 @@
 //!   [`WindowStats`].
 //! - **Per-sample cost** of [`Window::push`]:
 //!   - ring buffer of samples ([`Ring`]): `O(1)`;
-//!   - admission checks ([`Admission`], `HashSet<i64>` of timestamps): `O(1)` expected;
+//!   - admission checks ([`Admission`], the window's timestamps kept sorted):
+//!     `O(log len)` compares, `O(1)` moves for samples in time order;
 //!   - mean / std ([`SlidingMoments`], Welford with replace + exact resync every
 //!     `len` samples): `O(1)`, amortised `O(1)` including the resync;
 //!   - min / max of values and of timestamps ([`SampleExtremes`], four
