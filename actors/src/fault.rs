@@ -125,7 +125,11 @@ impl Faults {
         match self.take(stage) {
             None | Some(Fault::FailStart) => {}
             Some(Fault::Panic) => panic!("injected fault: panic in stage {stage}"),
-            Some(Fault::HangAsync { ms }) => tokio::time::sleep(Duration::from_millis(ms)).await,
+            // Boxed: this future is part of every handler that checks for faults (one per
+            // sensor actor), and a timer inline would make each of them larger.
+            Some(Fault::HangAsync { ms }) => {
+                Box::pin(tokio::time::sleep(Duration::from_millis(ms))).await
+            }
             Some(Fault::HangCpu { ms }) => {
                 let until = std::time::Instant::now() + Duration::from_millis(ms);
                 while std::time::Instant::now() < until {

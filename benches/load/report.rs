@@ -46,9 +46,12 @@ pub struct Memory {
 }
 
 impl Memory {
-    /// MB (10^6 bytes) per 1 000 live sensors above the idle gateway.
+    /// MB (10^6 bytes) per 1 000 live sensors above the idle gateway. Divided by the sensors
+    /// that went live, not the fleet size: when not all of them did (the run waits 600 s at
+    /// most), dividing by the fleet would understate the cost per sensor.
     pub fn per_1k_mb(&self) -> f64 {
-        (self.live_rss_mib - self.idle_rss_mib) / MIB_PER_MB / (self.sensors as f64 / 1000.0)
+        let live = self.active.max(1) as f64;
+        (self.live_rss_mib - self.idle_rss_mib) / MIB_PER_MB / (live / 1000.0)
     }
 }
 

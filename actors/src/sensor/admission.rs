@@ -6,27 +6,31 @@
 //!   sample leaves the window exactly as it was:
 //!   1. [`Rejection::NonFinite`]: the value is NaN or ±inf.
 //!   2. [`Rejection::Duplicate`]: a sample with the same `ts` is *currently in
-//!      the window*. Detected in `O(1)` with a `HashSet<i64>` of the window's
-//!      timestamps, updated as the ring evicts. Because duplicates are never
+//!      the window*. Detected by binary search in the window's timestamps kept
+//!      sorted, updated as the ring evicts. Because duplicates are never
 //!      admitted, each `ts` appears at most once in the window, so removing an
-//!      evicted `ts` from the set is exact. A `ts` whose sample has already been
-//!      evicted is *not* a duplicate; it is judged by lateness.
+//!      evicted `ts` is exact. A `ts` whose sample has already been evicted is
+//!      *not* a duplicate; it is judged by lateness.
 //!   3. [`Rejection::TooLate`]: `ts < newest_ts − allowed_lateness_ms`, where
 //!      `newest_ts` is the largest `ts` ever admitted (it never decreases, even
 //!      after that sample is evicted).
-//! - **Per-sample cost**: `O(1)` expected (one hash lookup to check, one insert
-//!   and at most one removal to update). The set is reserved to the window
-//!   length once.
+//! - **Per-sample cost**: `O(log n)` compares to check, and an insert and a
+//!   removal that each move at most `n / 2` timestamps (a `VecDeque` shifts the
+//!   shorter side). Samples in time order cost `O(1)`: the newest goes at the
+//!   back, the oldest leaves from the front; only late ones are moved into place.
+//! - **Memory**: exactly `n × 8` bytes, reserved once. A `HashSet<i64>` did the
+//!   check in `O(1)` expected but held 128 buckets for a window of 64 (1 168
+//!   bytes against 512), for every sensor.
 
-use std::collections::HashSet;
+use std::collections::VecDeque;
 
 use super::window_types::{Rejection, Sample, MAX_WINDOW_LEN};
 
 /// Duplicate / lateness bookkeeping for one window (see module docs).
 #[derive(Clone, Debug)]
 pub struct Admission {
-    /// Timestamps of the samples currently in the window.
-    in_window: HashSet<i64>,
+    /// Timestamps of the samples currently in the window, ascending.
+    in_window: VecDeque<i64>,
     /// Largest `ts` ever admitted; the reference point for lateness.
     newest_ts: Option<i64>,
     /// How far (ms) behind `newest_ts` a sample may be and still be admitted.
@@ -38,7 +42,7 @@ impl Admission {
     /// at [`MAX_WINDOW_LEN`]).
     pub fn new(capacity: usize, allowed_lateness_ms: i64) -> Self {
         Self {
-            in_window: HashSet::with_capacity(capacity.min(MAX_WINDOW_LEN)),
+            in_window: VecDeque::with_capacity(capacity.min(MAX_WINDOW_LEN)),
             newest_ts: None,
             allowed_lateness_ms,
         }
@@ -49,7 +53,7 @@ impl Admission {
         if !s.v.is_finite() {
             return Err(Rejection::NonFinite);
         }
-        if self.in_window.contains(&s.ts) {
+        if self.in_window.binary_search(&s.ts).is_ok() {
             return Err(Rejection::Duplicate);
         }
         match self.newest_ts {
@@ -60,13 +64,18 @@ impl Admission {
 
     /// Records that a sample with timestamp `ts` entered the window.
     pub fn admit(&mut self, ts: i64) {
-        self.in_window.insert(ts);
+        // After `check` the timestamp is not in the window; `Err` is its place.
+        if let Err(i) = self.in_window.binary_search(&ts) {
+            self.in_window.insert(i, ts);
+        }
         self.newest_ts = Some(self.newest_ts.map_or(ts, |n| n.max(ts)));
     }
 
     /// Records that the sample with timestamp `ts` left the window.
     pub fn evict(&mut self, ts: i64) {
-        self.in_window.remove(&ts);
+        if let Ok(i) = self.in_window.binary_search(&ts) {
+            self.in_window.remove(i);
+        }
     }
 
     /// Largest `ts` ever admitted.

@@ -15,8 +15,14 @@
 //!   never become the extremum (an older value dominated by a newer one) are
 //!   dropped on push.
 //! - **Per-sample cost**: amortised `O(1)` — each element is pushed once and
-//!   popped at most once; worst case for a single push is `O(n)`. Memory is at
-//!   most the window capacity, reserved once.
+//!   popped at most once; worst case for a single push is `O(n)`.
+//! - **Memory** follows the candidates actually held, never more than the window
+//!   capacity: a queue grows (doubling, capped at the capacity) only when it is
+//!   full, and keeps its allocation. Most queues stay small (a noisy value has
+//!   about `ln n` candidates; the newest timestamp of in-order samples is one),
+//!   and reserving the capacity for all four up front cost 4 × 16 B per window
+//!   sample for every sensor. Once a queue reached its high-water mark it no
+//!   longer allocates.
 //! - Values must be totally ordered by `PartialOrd` for the window's contents; the
 //!   window only ever inserts finite `f64` and `i64`, so that holds.
 
@@ -41,15 +47,19 @@ pub struct MonotonicQueue<T> {
     queue: VecDeque<(u64, T)>,
     /// Whether this queue tracks the minimum or the maximum.
     kind: Extremum,
+    /// The window capacity: the most candidates the queue can hold, and so the most it
+    /// ever allocates room for.
+    capacity: usize,
 }
 
 impl<T: Copy + PartialOrd> MonotonicQueue<T> {
-    /// Creates an empty queue for a window of `capacity` samples (allocated
-    /// once; the reservation is capped at [`MAX_WINDOW_LEN`]).
+    /// Creates an empty queue for a window of `capacity` samples; nothing is
+    /// allocated until the first push (see module docs).
     pub fn new(kind: Extremum, capacity: usize) -> Self {
         Self {
-            queue: VecDeque::with_capacity(capacity.min(MAX_WINDOW_LEN)),
+            queue: VecDeque::new(),
             kind,
+            capacity: capacity.clamp(1, MAX_WINDOW_LEN),
         }
     }
 
@@ -64,6 +74,12 @@ impl<T: Copy + PartialOrd> MonotonicQueue<T> {
                 break;
             }
             self.queue.pop_back();
+        }
+        let held = self.queue.len();
+        if held == self.queue.capacity() {
+            // Double, but never past the window: a full window has `capacity` candidates.
+            let room = (2 * held).max(4).min(self.capacity.max(held + 1));
+            self.queue.reserve_exact(room - held);
         }
         self.queue.push_back((seq, v));
     }
@@ -110,7 +126,7 @@ pub struct SampleExtremes {
 }
 
 impl SampleExtremes {
-    /// Empty queues for a window of `capacity` samples (allocated once).
+    /// Empty queues for a window of `capacity` samples (allocated as they fill).
     pub fn new(capacity: usize) -> Self {
         Self {
             min_v: MonotonicQueue::new(Extremum::Min, capacity),

@@ -5,11 +5,12 @@
 //! when the [`Window`](super::window::Window) emits, never per sample.
 //!
 //! # Design constraints
-//! - The FFT of size `len` (the window capacity) is planned **once** in
-//!   [`Spectrum::new`]; the Hann window, the complex work buffer and the FFT
-//!   scratch buffer are allocated there too. [`Spectrum::bands`] then allocates
-//!   nothing but the returned `Vec`. [`Spectrum::bands_alloc`] (for `&self`
-//!   on-demand use) allocates temporary buffers instead.
+//! - **Memory**: nothing per window is proportional to `len`. The FFT plan and
+//!   the Hann window of each length are built once per process and shared by
+//!   every window of that length; the complex work and FFT scratch buffers are
+//!   per thread (an emission never yields, so one buffer per runtime thread
+//!   serves every sensor it runs), grown to the largest length seen and reused.
+//!   [`Spectrum::bands`] then allocates nothing but the returned `Vec`.
 //! - **Recipe**: subtract the window mean (DC excluded), multiply by a periodic
 //!   Hann window `w[i] = ½(1 − cos(2πi/n))`, FFT, take `|X[k]|` for
 //!   `k ∈ 1..=len/2`, divide by `n`, split those `len/2` bins into `bands`
@@ -28,6 +29,8 @@
 //! - **Cost**: `O(len log len)` per emission (every `hop` samples), i.e.
 //!   `O(len log len / hop)` amortised per sample.
 
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
@@ -37,58 +40,83 @@ use std::sync::{Mutex, OnceLock};
 
 use super::window_types::MAX_WINDOW_LEN;
 
-/// Pre-planned band-magnitude calculator for windows of a fixed length.
+/// Band-magnitude calculator for windows of a fixed length (see module docs).
 #[derive(Clone)]
 pub struct Spectrum {
-    /// FFT length: the window capacity.
-    len: usize,
     /// Number of output bands, `1..=len/2` (guaranteed by the window config).
     bands: usize,
-    /// Forward FFT of size `len`, planned once.
+    /// The FFT and Hann window of this length, shared by every window of it.
+    plan: Arc<Plan>,
+}
+
+/// What every window of one length shares.
+struct Plan {
+    /// FFT length: the window capacity.
+    len: usize,
+    /// Forward FFT of size `len`.
     fft: Arc<dyn Fft<f64>>,
-    /// Periodic Hann window of length `len`, precomputed for full windows.
-    hann: Vec<f64>,
-    /// Complex work buffer of length `len`, reused at every emission.
-    buf: Vec<Complex<f64>>,
-    /// FFT scratch space of the size the plan asks for, reused at every emission.
-    scratch: Vec<Complex<f64>>,
+    /// Periodic Hann window of length `len`, for full windows.
+    hann: Box<[f64]>,
 }
 
 impl fmt::Debug for Spectrum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Spectrum")
-            .field("len", &self.len)
+            .field("len", &self.plan.len)
             .field("bands", &self.bands)
             .finish_non_exhaustive()
     }
 }
 
-/// One FFT plan per window length for the whole process: every sensor with the same window
-/// shares its twiddle tables instead of planning its own (10 000 sensors, one plan).
-fn shared_plan(len: usize) -> Arc<dyn Fft<f64>> {
-    static PLANNER: OnceLock<Mutex<FftPlanner<f64>>> = OnceLock::new();
-    let planner = PLANNER.get_or_init(|| Mutex::new(FftPlanner::new()));
-    // The planner caches plans by length; a poisoned lock only means another thread panicked
-    // while planning, which leaves the cache usable.
-    let mut p = planner.lock().unwrap_or_else(|e| e.into_inner());
-    p.plan_fft_forward(len)
+/// One plan per window length for the whole process: every sensor with the same window shares
+/// its twiddle tables and Hann window instead of building its own (10 000 sensors, one plan).
+fn shared_plan(len: usize) -> Arc<Plan> {
+    struct Plans {
+        planner: FftPlanner<f64>,
+        by_len: HashMap<usize, Arc<Plan>>,
+    }
+    static PLANS: OnceLock<Mutex<Plans>> = OnceLock::new();
+    let plans = PLANS.get_or_init(|| {
+        Mutex::new(Plans {
+            planner: FftPlanner::new(),
+            by_len: HashMap::new(),
+        })
+    });
+    // A poisoned lock only means another thread panicked while planning, which leaves the
+    // cache usable.
+    let mut p = plans.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(plan) = p.by_len.get(&len) {
+        return plan.clone();
+    }
+    let plan = Arc::new(Plan {
+        len,
+        fft: p.planner.plan_fft_forward(len),
+        hann: hann(len).into_boxed_slice(),
+    });
+    p.by_len.insert(len, plan.clone());
+    plan
+}
+
+/// The complex work and FFT scratch buffers of one thread (see module docs).
+#[derive(Default)]
+struct Work {
+    buf: Vec<Complex<f64>>,
+    scratch: Vec<Complex<f64>>,
+}
+
+thread_local! {
+    static WORK: Cell<Work> = Cell::new(Work::default());
 }
 
 impl Spectrum {
-    /// Plans the FFT and allocates all buffers. `len` is clamped to
-    /// `2..=MAX_WINDOW_LEN` and `bands` to `1..=len/2` so this never panics;
-    /// the window validates both earlier.
+    /// Looks up (or builds, once per length) the shared plan. `len` is clamped to
+    /// `2..=MAX_WINDOW_LEN` and `bands` to `1..=len/2` so this never panics; the window
+    /// validates both earlier.
     pub fn new(len: usize, bands: usize) -> Self {
         let len = len.clamp(2, MAX_WINDOW_LEN);
-        let fft = shared_plan(len);
-        let scratch = vec![Complex::new(0.0, 0.0); fft.get_inplace_scratch_len()];
         Self {
-            len,
             bands: bands.clamp(1, len / 2),
-            hann: hann(len),
-            buf: vec![Complex::new(0.0, 0.0); len],
-            scratch,
-            fft,
+            plan: shared_plan(len),
         }
     }
 
@@ -98,33 +126,27 @@ impl Spectrum {
     }
 
     /// Band magnitudes of `values` (oldest→newest, at most `len` of them; extra
-    /// values are ignored) around `mean`, using the pre-allocated buffers.
+    /// values are ignored) around `mean`, using this thread's work buffers.
     pub fn bands<I: Iterator<Item = f64>>(&mut self, values: I, mean: f64) -> Vec<f64> {
-        compute(
-            self.fft.as_ref(),
-            &self.hann,
-            self.bands,
-            &mut self.buf,
-            &mut self.scratch,
-            values,
-            mean,
-        )
+        self.bands_alloc(values, mean)
     }
 
-    /// Same as [`bands`](Self::bands) for shared references: allocates temporary
-    /// buffers (for on-demand, off-hot-path use).
+    /// Same as [`bands`](Self::bands), for shared references (on-demand stats).
     pub fn bands_alloc<I: Iterator<Item = f64>>(&self, values: I, mean: f64) -> Vec<f64> {
-        let mut buf = vec![Complex::new(0.0, 0.0); self.len];
-        let mut scratch = vec![Complex::new(0.0, 0.0); self.scratch.len()];
-        compute(
-            self.fft.as_ref(),
-            &self.hann,
-            self.bands,
-            &mut buf,
-            &mut scratch,
-            values,
-            mean,
-        )
+        let plan = self.plan.as_ref();
+        // The buffers are taken out of the thread's cell for the computation and put back
+        // after it: nothing can observe them borrowed, and at thread exit temporaries do.
+        let mut w = WORK.try_with(Cell::take).unwrap_or_default();
+        w.buf.clear();
+        w.buf.resize(plan.len, Complex::new(0.0, 0.0));
+        let need = plan.fft.get_inplace_scratch_len();
+        if w.scratch.len() < need {
+            w.scratch.resize(need, Complex::new(0.0, 0.0));
+        }
+        let scratch = w.scratch.get_mut(..need).unwrap_or_default();
+        let out = compute(plan, self.bands, &mut w.buf, scratch, values, mean);
+        let _ = WORK.try_with(|c| c.set(w));
+        out
     }
 }
 
@@ -140,14 +162,14 @@ fn hann_at(i: usize, n: usize) -> f64 {
 
 /// The shared recipe (see module docs). `buf.len()` is the FFT length.
 fn compute<I: Iterator<Item = f64>>(
-    fft: &dyn Fft<f64>,
-    hann_full: &[f64],
+    plan: &Plan,
     bands: usize,
     buf: &mut [Complex<f64>],
     scratch: &mut [Complex<f64>],
     values: I,
     mean: f64,
 ) -> Vec<f64> {
+    let (fft, hann_full) = (plan.fft.as_ref(), &plan.hann);
     let len = buf.len();
     let half_mean = mean * 0.5;
     // Pass 1: centred half-values (never overflow) and their largest magnitude.

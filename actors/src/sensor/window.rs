@@ -6,12 +6,17 @@
 //! [`Baseline`](super::baseline::Baseline) normalises for the shared anomaly model.
 //!
 //! # Design constraints
-//! - **Memory**: every structure is sized to `len` once in [`Window::new`]; the
-//!   steady state allocates nothing except the `Vec` inside each emitted
-//!   [`WindowStats`].
+//! - **Memory** (one window per live sensor, so every byte counts ten thousand
+//!   times): the ring, the sorted values and the sorted timestamps are sized to
+//!   `len` once in [`Window::new`]; the extrema queues grow with the candidates
+//!   they actually hold, up to `len`; the FFT plan, Hann window and work buffers
+//!   are shared per window size or per thread, not per window. Once the queues
+//!   reached their high-water mark the steady state allocates nothing except the
+//!   `Vec` inside each emitted [`WindowStats`].
 //! - **Per-sample cost** of [`Window::push`]:
 //!   - ring buffer of samples ([`Ring`]): `O(1)`;
-//!   - admission checks ([`Admission`], `HashSet<i64>` of timestamps): `O(1)` expected;
+//!   - admission checks ([`Admission`], the window's timestamps kept sorted):
+//!     `O(log len)` compares, `O(1)` moves for samples in time order;
 //!   - mean / std ([`SlidingMoments`], Welford with replace + exact resync every
 //!     `len` samples): `O(1)`, amortised `O(1)` including the resync;
 //!   - min / max of values and of timestamps ([`SampleExtremes`], four
@@ -19,7 +24,7 @@
 //!   - quantiles ([`SortedWindow`]): `O(log len)` compares + `O(len)` memmove
 //!     (≤ 32 KiB for `len ≤ 4096`);
 //!   - FFT bands ([`Spectrum`]): `O(len log len)` only at emissions, i.e.
-//!     amortised `O(len log len / hop)`; the FFT is planned once.
+//!     amortised `O(len log len / hop)`; the FFT is planned once per length.
 //!
 //!   Measured whole-`push` cost (release, 2-core dev VM, with the baseline's
 //!   per-window work): ≈0.2 µs/sample at `len/hop = 64/16`, ≈0.5 µs at
@@ -78,12 +83,12 @@ pub struct Window {
     extremes: SampleExtremes,
     /// Accepted samples still needed before the next emission.
     until_emit: usize,
-    /// Pre-planned FFT and buffers for the bands.
+    /// The shared FFT plan for the bands.
     spectrum: Spectrum,
 }
 
 impl Window {
-    /// Validates `cfg` and allocates every buffer (and plans the FFT) once.
+    /// Validates `cfg`, allocates the fixed buffers and takes the shared FFT plan.
     pub fn new(cfg: WindowConfig) -> Result<Self, WindowConfigError> {
         cfg.validate()?;
         let len = cfg.len;

@@ -69,6 +69,12 @@ fn build_gateway() -> PathBuf {
 /// A command running `bin` with the harness's own `EDGEGW_*` variables (`EDGEGW_BIN`,
 /// `EDGEGW_CHAOS_*`…) removed: the gateway reads every `EDGEGW_` variable as a config
 /// override and refuses one that is not `EDGEGW_<SECTION>__<KEY>`.
+///
+/// `RUST_BACKTRACE` is removed too, unless `EDGEGW_CHAOS_BACKTRACE` is set: the scenarios
+/// make stages panic on purpose, and with backtraces on, the first panic makes std symbolize
+/// one, which parses the binary's debug info (the release profile keeps line tables) and keeps
+/// it for the life of the process — about 200 MiB of RSS that the memory bound would count
+/// against the gateway.
 pub fn gateway_command(bin: &Path) -> Command {
     let mut c = Command::new(bin);
     for (k, _) in std::env::vars_os() {
@@ -76,6 +82,10 @@ pub fn gateway_command(bin: &Path) -> Command {
         if k.starts_with("EDGEGW_") && !k.contains("__") {
             c.env_remove(k.as_ref());
         }
+    }
+    if std::env::var_os("EDGEGW_CHAOS_BACKTRACE").is_none() {
+        c.env_remove("RUST_BACKTRACE");
+        c.env_remove("RUST_LIB_BACKTRACE");
     }
     c
 }
