@@ -75,6 +75,12 @@ impl Actor for InferencePool {
         if ctx.faults.start_fails("inference") {
             return Err("injected fault: inference cannot start".into());
         }
+        if !crate::model::kernel_threads_pinned() {
+            warn!(
+                message = "candle kernel threads not pinned; every batch pays a CPU-count lookup (see model::pin_kernel_threads).",
+                var = crate::model::KERNEL_THREADS_VAR
+            );
+        }
         let cfg = &ctx.cfg.inference;
         let fallback = Arc::new(Scorer::fallback(ctx.scorer().feature_names().to_vec()));
         let mut st = PoolState {
