@@ -40,7 +40,12 @@ fn reference(m: &LoadedModel, x: &[Vec<f32>]) -> Vec<f32> {
         .broadcast_mul(&inv)
         .unwrap();
     let recon = forward(&linears, &z).unwrap();
-    let err = (recon - &z).unwrap().sqr().unwrap().mean(D::Minus1).unwrap();
+    let err = (recon - &z)
+        .unwrap()
+        .sqr()
+        .unwrap()
+        .mean(D::Minus1)
+        .unwrap();
     let mut scores = err.to_vec1::<f32>().unwrap();
     if !man.input_low.is_empty() {
         for (s, row) in scores.iter_mut().zip(x) {
