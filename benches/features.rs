@@ -117,26 +117,43 @@ fn feature_vector(c: &mut Criterion) {
     });
 }
 
+/// The model per batch size: the f32 package built into the binary, and its int8 variant
+/// (`config/model-int8`, dequantised at load, so the same arithmetic) as a second group. candle's
+/// kernel threads are pinned as in the gateway (`model::pin_kernel_threads`); without that,
+/// every batch pays about 180 µs more (docs/model.md, "Inference latency").
 fn inference(c: &mut Criterion) {
-    let scorer = match model::load_builtin() {
+    // As the gateway binary does at start (the bench has no other thread yet).
+    model::pin_kernel_threads();
+    let f32_model = match model::load_builtin() {
         Ok(m) => Scorer::Model(Arc::new(m)),
         Err(_) => Scorer::fallback(feature_names(4)),
     };
-    let mut g = c.benchmark_group("model_score_batch");
-    for n in [1usize, 16, 64, 256] {
-        let x: Vec<Vec<f32>> = (0..n)
-            .map(|i| {
-                (0..11)
-                    .map(|j| ((i * 11 + j) as f32 * 0.37).sin())
-                    .collect()
-            })
-            .collect();
-        g.throughput(Throughput::Elements(n as u64));
-        g.bench_with_input(BenchmarkId::from_parameter(n), &x, |b, x| {
-            b.iter(|| black_box(scorer.score_batch(x)))
-        });
+    let int8_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config/model-int8");
+    let int8_model = model::load_package(std::path::Path::new(int8_dir))
+        .ok()
+        .map(|m| Scorer::Model(Arc::new(m)));
+    let groups = [
+        ("model_score_batch", Some(f32_model)),
+        ("model_score_batch_int8", int8_model),
+    ];
+    for (name, scorer) in groups {
+        let Some(scorer) = scorer else { continue };
+        let mut g = c.benchmark_group(name);
+        for n in [1usize, 8, 32, 128] {
+            let x: Vec<Vec<f32>> = (0..n)
+                .map(|i| {
+                    (0..11)
+                        .map(|j| ((i * 11 + j) as f32 * 0.37).sin())
+                        .collect()
+                })
+                .collect();
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_with_input(BenchmarkId::from_parameter(n), &x, |b, x| {
+                b.iter(|| black_box(scorer.score_batch(x)))
+            });
+        }
+        g.finish();
     }
-    g.finish();
 }
 
 criterion_group!(

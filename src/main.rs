@@ -83,6 +83,8 @@ impl From<LogFormatArg> for LogFormat {
 }
 
 fn main() -> ExitCode {
+    // Before any thread exists: it sets an environment variable (see the function).
+    edgegw_actors::model::pin_kernel_threads();
     let code = command(Cli::parse().cmd);
     // The counts of lines still suppressed, or they would be lost with the process.
     logging::flush();

@@ -47,15 +47,13 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
     let url = mq.url();
     let gw = Gw::start(&format!(
         "[broker]\nembedded = false\n[ingest]\nurl = \"{url}\"\n[uplink]\nurl = \"{url}\"\n\
-         [summary]\nperiod = \"1s\"\n[sensors]\nalert_cooldown = \"0s\"\nalert_repeat = \"10s\"\n\
-         [inference]\nworkers = 1\n"
+         [summary]\nperiod = \"1s\"\n[sensors]\nalert_cooldown = \"0s\"\nalert_repeat = \"10s\"\n"
     ));
     // A level shift is one long anomaly episode: `alert_repeat` makes it remind every 10 s of
     // event time, so the shifted sensor keeps alerting while its level stays out of range.
-    // One inference worker: this backfill queues minutes of windows at once, and two workers
-    // may finish a sensor's batches out of order, so the episode's first alert could name a
-    // later window than the onset; the detection delay asserted below is the detector's, not
-    // the scheduler's (the out-of-order effect is documented in operations.md).
+    // This backfill queues minutes of windows at once and the default two inference workers
+    // finish a sensor's batches in either order; the sensor applies its decisions in window
+    // order, so the detection delay asserted below is the detector's, not the scheduler's.
     let sub = Sub::start(mq.port, "edgegw/gw-01/#");
 
     let sensors = 10;

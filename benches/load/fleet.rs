@@ -62,6 +62,9 @@ pub struct FleetOpts {
     pub prefix: &'static str,
     /// Messages per sensor before a publisher stops by itself; 0 = until stopped.
     pub messages_per_sensor: u64,
+    /// At a fixed rate, every sensor publishes at the start of each period (a synchronised
+    /// fleet) instead of at its own phase of it, as unsynchronised devices do.
+    pub burst: bool,
 }
 
 /// The latest event time any fleet of this process has published: a new fleet starts after
@@ -134,12 +137,13 @@ impl Fleet {
                     .iter()
                     .map(|s| format!("{}/s{s}/data", o.prefix))
                     .collect();
+                let period = Duration::from_secs_f64(per_msg as f64 / o.rate.max(1e-9));
                 let mut tick = (o.rate > 0.0).then(|| {
-                    let mut t =
-                        tokio::time::interval(Duration::from_secs_f64(per_msg as f64 / o.rate));
+                    let mut t = tokio::time::interval(period);
                     t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     t
                 });
+                let share = mine.len().max(1) as u32;
                 // Event time advances 10 ms per sample from a past instant (2023), so every
                 // timestamp is valid however fast the run goes.
                 let mut ts = EVENT_CLOCK.load(Ordering::Relaxed) + 1000;
@@ -149,10 +153,14 @@ impl Fleet {
                 while !stop.load(Ordering::Relaxed)
                     && (o.messages_per_sensor == 0 || round < o.messages_per_sensor)
                 {
-                    if let Some(t) = tick.as_mut() {
-                        t.tick().await;
-                    }
-                    for (s, topic) in mine.iter().zip(&topics) {
+                    let start = match tick.as_mut() {
+                        Some(t) => Some(t.tick().await),
+                        None => None,
+                    };
+                    for (i, (s, topic)) in mine.iter().zip(&topics).enumerate() {
+                        if let Some(start) = start.filter(|_| !o.burst) {
+                            tokio::time::sleep_until(start + period * i as u32 / share).await;
+                        }
                         samples.clear();
                         samples.extend(
                             (0..per_msg).map(|j| sample(*s, k + j as u64, ts + j as i64 * 10)),

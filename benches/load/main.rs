@@ -17,7 +17,9 @@
 //!
 //! Options: `--sensors 1000 --seconds 20 --format binary|batch|json --batch 10 --conns 4
 //! --sub-qos 1 --memory 1000,10000,100000 --json FILE` (`--memory 0` skips phase 4;
-//! `--only memory` runs phase 4 alone).
+//! `--only memory` runs phase 4 alone). At a fixed rate (phase 3, and the modes' `--rate`)
+//! each sensor publishes at its own phase of the period, as unsynchronised devices do;
+//! `--burst 1` publishes every sensor's message at the start of the period instead.
 //! Output: a table, and the same figures as JSON (stdout, and `--json FILE`).
 //!
 //! Single-purpose modes, each comparing one thing under a fixed load:
@@ -42,6 +44,8 @@ use report::{Memory, Report};
 use std::time::{Duration, Instant};
 
 fn main() {
+    // As the gateway's own `main` does, before any thread exists (phase 6 scores in process).
+    edgegw_actors::model::pin_kernel_threads();
     if arg("--tracing", 0) == 1 {
         return modes::tracing_overhead();
     }
@@ -77,6 +81,7 @@ fn fleet_opts(prefix: &'static str, rate: f64) -> FleetOpts {
         rate,
         prefix,
         messages_per_sensor: 0,
+        burst: arg("--burst", 0) == 1,
     }
 }
 
@@ -169,21 +174,9 @@ fn full_report() -> Report {
     drop(gw);
 
     // 4. Memory by fleet size.
-    let sizes = arg_str("--memory").unwrap_or_else(|| "1000,10000,100000".into());
-    for n in sizes
-        .split(',')
-        .filter_map(|s| s.parse::<usize>().ok())
-        .filter(|&n| n > 0)
-    {
-        let m = memory(&rt, n);
-        println!(
-            "memory at {n} sensors: idle {:.1} MiB, live {:.1} MiB ({} active)",
-            m.idle_rss_mib, m.live_rss_mib, m.active
-        );
-        r.memory.push(m);
-    }
+    r.memory = memory_sizes(&rt);
 
-    // 5 and 6, in process.
+    // 5. The store, in process and replayed through the gateway; 6. inference, in process.
     r.store = Some(report::store_figures());
     r.inference_batch1 = report::inference_batch1();
     r
@@ -233,6 +226,7 @@ fn memory(rt: &tokio::runtime::Runtime, n: usize) -> Memory {
         rate: 0.0,
         prefix: "sensors",
         messages_per_sensor: 1,
+        burst: false,
     };
     let t = Instant::now();
     let (active, ok) = rt.block_on(async {

@@ -6,8 +6,9 @@
 //!
 //! rumqttc is kept at `warn`; the embedded rumqttd is silent by default because it logs every
 //! ordinary client disconnect as an error (its start failures are caught by our own probe in
-//! `broker.rs`); `RUST_LOG=rumqttd=info` brings it back. Colours only on a terminal: a log
-//! redirected to a file holds plain text.
+//! `broker.rs`), and it opens an `error`-level span per routed packet; these defaults hold
+//! under any `RUST_LOG` that does not name the crate, and `RUST_LOG=warn,rumqttd=info` brings
+//! it back. Colours only on a terminal: a log redirected to a file holds plain text.
 
 mod limit;
 
@@ -22,9 +23,30 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::EnvFilter;
 
+/// The filter directives: `RUST_LOG` when it is set (else the configured level), then the MQTT
+/// crates' defaults for whichever of them it does not name. `RUST_LOG=warn` must not wake the
+/// embedded broker: rumqttd opens an `error`-level span for every packet it routes, and a
+/// subscriber that enables them spends a sixth of the gateway's CPU at full load building them
+/// and formatting their fields.
+fn directives(rust_log: Option<&str>, level: &str) -> String {
+    let base = rust_log
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .unwrap_or(level);
+    let mut out = base.to_string();
+    for (krate, default) in [("rumqttd", "off"), ("rumqttc", "warn")] {
+        if !base.contains(krate) {
+            out.push_str(&format!(",{krate}={default}"));
+        }
+    }
+    out
+}
+
 fn filter(level: &str) -> EnvFilter {
-    EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{level},rumqttd=off,rumqttc=warn")))
+    let rust_log = std::env::var("RUST_LOG").ok();
+    EnvFilter::try_new(directives(rust_log.as_deref(), level))
+        // A malformed RUST_LOG falls back to the configured level, as it always has.
+        .unwrap_or_else(|_| EnvFilter::new(directives(None, level)))
 }
 
 /// Logging for the long-running gateway, to stdout.
@@ -88,5 +110,27 @@ where
             Box::new(base.with(RateLimited::with_clock(fmt, limits, clock)))
         }
         LogFormat::Text => Box::new(base.with(RateLimited::with_clock(fmt, limits, clock))),
+    }
+}
+
+#[cfg(test)]
+mod filter_tests {
+    use super::directives;
+
+    #[test]
+    fn rust_log_keeps_the_broker_quiet_unless_it_names_it() {
+        assert_eq!(directives(None, "info"), "info,rumqttd=off,rumqttc=warn");
+        assert_eq!(
+            directives(Some("warn"), "info"),
+            "warn,rumqttd=off,rumqttc=warn"
+        );
+        assert_eq!(
+            directives(Some("debug,rumqttd=info"), "info"),
+            "debug,rumqttd=info,rumqttc=warn"
+        );
+        assert_eq!(
+            directives(Some("  "), "error"),
+            "error,rumqttd=off,rumqttc=warn"
+        );
     }
 }

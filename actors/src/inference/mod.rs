@@ -1,13 +1,22 @@
-//! The pooled inference stage: a dispatcher that micro-batches feature vectors and N
-//! supervised workers that run the model on blocking threads.
+//! The pooled inference stage: a dispatcher that batches feature vectors opportunistically and
+//! N supervised workers that run the model on blocking threads.
 //!
 //! Design constraints: the queue is bounded (`queue_capacity`); on overload the oldest
-//! request is shed and counted, because a fresh decision is worth more than a stale one. A
-//! batch leaves when it reaches `max_batch` or its oldest request has waited `max_wait`,
-//! whichever comes first, and only to an idle worker, so at most `workers` batches run at
-//! once and latency stays bounded. A worker that panics is restarted by policy; one that hangs
-//! longer than `hang_timeout` is replaced and its batch scored by the fallback rule. Repeated
-//! model errors switch the pool to the fallback rule (mode degraded) for a cool-down.
+//! request is shed and counted, because a fresh decision is worth more than a stale one.
+//! Batching never delays a request that a worker could take: while a worker is idle, a request
+//! goes out at once together with whatever else is queued (up to `max_batch`); batches grow
+//! only while every worker is busy, so they get larger exactly when throughput is needed.
+//! `max_wait` (default `0ms`, off) optionally holds a batch back that long to fill while a
+//! worker idles. Batches leave in queue order and at most `workers` run at once, so latency
+//! stays bounded. A worker that panics is restarted by policy; one that hangs longer than
+//! `hang_timeout` is replaced and its batch is lost (counted). Repeated model errors switch the
+//! pool to the fallback rule (mode degraded) for a cool-down.
+//!
+//! Every request carries a [`Ticket`]: its place in its sensor's decision order. A request
+//! that ends without a decision (shed, lost with a worker or with the pool itself) tells its
+//! sensor so when its ticket is dropped, and the sensor's reorder buffer
+//! ([`crate::sensor::order`]) stops waiting for it; decisions are applied in window order per
+//! sensor even when two workers finish a sensor's batches out of order.
 
 pub mod pool;
 pub mod worker;
@@ -26,6 +35,10 @@ use std::time::Instant;
 
 pub use crate::telemetry::Stamps;
 
+/// Largest `inference.max_wait` accepted: a decision held longer than this to fill a batch
+/// is no longer a real-time decision.
+const MAX_WAIT_LIMIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `[inference]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -36,7 +49,8 @@ pub struct InferenceConfig {
     pub workers: usize,
     /// Most feature vectors per batch.
     pub max_batch: usize,
-    /// Longest a request waits for its batch to fill.
+    /// Extra time a batch may wait to fill while a worker is idle; `0ms` = none (a request
+    /// goes out as soon as a worker is free).
     pub max_wait: Dur,
     /// Requests queued before the oldest are shed.
     pub queue_capacity: usize,
@@ -54,7 +68,7 @@ impl Default for InferenceConfig {
             model: PathBuf::new(),
             workers: 2,
             max_batch: 64,
-            max_wait: Dur::ms(10),
+            max_wait: Dur::ms(0),
             queue_capacity: 8192,
             hang_timeout: Dur::secs(5),
             fallback_after: 3,
@@ -81,6 +95,11 @@ impl InferenceConfig {
             "must be at least inference.max_batch",
         )?;
         check(
+            self.max_wait.get() <= MAX_WAIT_LIMIT,
+            "inference.max_wait",
+            "must be at most 1s",
+        )?;
+        check(
             self.hang_timeout.get() > self.max_wait.get(),
             "inference.hang_timeout",
             "must be longer than inference.max_wait",
@@ -94,7 +113,7 @@ impl InferenceConfig {
 }
 
 /// One feature vector to score, with what the decision needs when it comes back.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ScoreRequest {
     /// Sensor id.
     pub sensor: Arc<str>,
@@ -107,6 +126,52 @@ pub struct ScoreRequest {
     pub stamps: Stamps,
     /// Where the decision goes.
     pub reply: ActorRef<SensorMsg>,
+    /// The request's place in its sensor's decision order; dropped unanswered, it tells the
+    /// sensor that no decision will come.
+    pub ticket: Ticket,
+}
+
+/// A request's sequence number in its sensor's decision order, and the promise of an answer.
+///
+/// The worker that scores the request marks its ticket [answered](Ticket::answered) as it sends
+/// the decision. A ticket dropped before that (the request was shed, or lost with a crashed or
+/// hung worker, a failed send or a restarted pool) sends [`SensorMsg::Unanswered`] to its
+/// sensor, so every way a request can end is reported without the pool tracking them.
+#[derive(Debug)]
+pub struct Ticket {
+    /// Sequence number, from the sensor's [`crate::sensor::order::Reorder::issue`].
+    seq: u64,
+    /// Whom to tell if the request ends unanswered; `None` once answered.
+    notify: Option<ActorRef<SensorMsg>>,
+}
+
+impl Ticket {
+    /// A ticket for request `seq` of the sensor at `sensor`.
+    pub fn new(seq: u64, sensor: ActorRef<SensorMsg>) -> Self {
+        Self {
+            seq,
+            notify: Some(sensor),
+        }
+    }
+
+    /// The sequence number.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// The decision is on its way: dropping the ticket now tells nobody.
+    pub fn answered(&mut self) {
+        self.notify = None;
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if let Some(sensor) = self.notify.take() {
+            // A sensor that is gone has nothing to wait for.
+            let _ = sensor.cast(SensorMsg::Unanswered(self.seq));
+        }
+    }
 }
 
 /// A scored request, sent back to its sensor.
@@ -128,4 +193,79 @@ pub struct Scored {
     pub batch: usize,
     /// When that batch started and finished running through the scorer.
     pub ran: (Instant, Instant),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ractor::{Actor, ActorProcessingErr};
+    use std::time::Duration;
+    use tokio::sync::mpsc;
+
+    /// Stands in for a sensor: forwards the numbers of the requests it hears are unanswered.
+    struct Probe;
+
+    impl Actor for Probe {
+        type Msg = SensorMsg;
+        type State = mpsc::UnboundedSender<u64>;
+        type Arguments = mpsc::UnboundedSender<u64>;
+
+        async fn pre_start(
+            &self,
+            _: ActorRef<SensorMsg>,
+            tx: Self::Arguments,
+        ) -> Result<Self::State, ActorProcessingErr> {
+            Ok(tx)
+        }
+
+        async fn handle(
+            &self,
+            _: ActorRef<SensorMsg>,
+            msg: SensorMsg,
+            tx: &mut Self::State,
+        ) -> Result<(), ActorProcessingErr> {
+            if let SensorMsg::Unanswered(seq) = msg {
+                let _ = tx.send(seq);
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_ticket_dropped_unanswered_tells_its_sensor_once() {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (probe, handle) = Actor::spawn(None, Probe, tx).await.unwrap();
+        let mut answered = Ticket::new(1, probe.clone());
+        answered.answered();
+        drop(answered);
+        drop(Ticket::new(2, probe.clone()));
+        // A queue dropped whole, as by a pool that restarts.
+        let queue: Vec<Ticket> = (3..6).map(|s| Ticket::new(s, probe.clone())).collect();
+        assert_eq!(queue[1].seq(), 4);
+        drop(queue);
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            let seq = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+            got.push(seq.unwrap().unwrap());
+        }
+        assert_eq!(got, vec![2, 3, 4, 5]);
+        probe.stop(None);
+        handle.await.unwrap();
+        // Nothing else was sent; a ticket whose sensor is gone drops quietly.
+        assert_eq!(rx.try_recv().ok(), None);
+        drop(Ticket::new(6, probe.clone()));
+    }
+
+    #[test]
+    fn max_wait_is_bounded_and_defaults_to_none() {
+        let cfg = InferenceConfig::default();
+        assert!(cfg.max_wait.get().is_zero());
+        assert!(cfg.validate().is_ok());
+        let slow = InferenceConfig {
+            max_wait: Dur::ms(1500),
+            ..InferenceConfig::default()
+        };
+        let err = slow.validate().unwrap_err();
+        assert!(format!("{err:?}").contains("inference.max_wait"), "{err:?}");
+    }
 }

@@ -1,4 +1,5 @@
-//! The inference dispatcher: bounded queue, micro-batching, worker supervision, fallback.
+//! The inference dispatcher: bounded queue, opportunistic batching, worker supervision,
+//! fallback. See the module documentation of [`super`] for the policy.
 
 use super::worker::{InferenceWorker, WorkerArgs, WorkerMsg};
 use super::ScoreRequest;
@@ -23,7 +24,7 @@ pub const INFERENCE_FALLBACK: &str = "inference_fallback";
 pub enum PoolMsg {
     /// A feature vector to score.
     Score(Box<ScoreRequest>),
-    /// The oldest queued request has waited `max_wait`: send what is queued.
+    /// The oldest queued request may have waited `max_wait`: dispatch again.
     Flush,
     /// A worker finished its batch (`error` if the model failed and the rule stood in).
     Done {
@@ -74,6 +75,12 @@ impl Actor for InferencePool {
         if ctx.faults.start_fails("inference") {
             return Err("injected fault: inference cannot start".into());
         }
+        if !crate::model::kernel_threads_pinned() {
+            warn!(
+                message = "candle kernel threads not pinned; every batch pays a CPU-count lookup (see model::pin_kernel_threads).",
+                var = crate::model::KERNEL_THREADS_VAR
+            );
+        }
         let cfg = &ctx.cfg.inference;
         let fallback = Arc::new(Scorer::fallback(ctx.scorer().feature_names().to_vec()));
         let mut st = PoolState {
@@ -115,18 +122,18 @@ impl Actor for InferencePool {
                     st.ctx.metrics.inference_shed.inc();
                 }
                 st.queue.push_back((req, Instant::now()));
-                dispatch(&myself, st, false);
+                dispatch(&myself, st);
             }
             PoolMsg::Flush => {
                 st.flush_pending = false;
-                dispatch(&myself, st, true);
+                dispatch(&myself, st);
             }
             PoolMsg::Done { worker, error } => {
                 if let Some(w) = st.workers.get_mut(worker) {
                     w.busy = None;
                 }
                 on_outcome(st, error);
-                dispatch(&myself, st, false);
+                dispatch(&myself, st);
             }
             PoolMsg::RestartWorker(i) => {
                 if st.workers.get(i).is_some_and(|w| w.actor.is_none()) {
@@ -134,7 +141,7 @@ impl Actor for InferencePool {
                         worker_failed(&myself, st, i, e.to_string());
                     }
                 }
-                dispatch(&myself, st, false);
+                dispatch(&myself, st);
             }
             PoolMsg::HangCheck => hang_check(&myself, st),
         }
@@ -264,19 +271,15 @@ fn on_outcome(st: &mut PoolState, error: Option<String>) {
     }
 }
 
-fn dispatch(myself: &ActorRef<PoolMsg>, st: &mut PoolState, force: bool) {
+/// Sends queued requests, oldest first and up to `max_batch` at a time, to idle workers. A
+/// request never waits for a batch to fill while a worker idles, unless `max_wait` is set:
+/// then a partial batch waits until its oldest request has waited that long (a `Flush` is
+/// scheduled for that moment). While every worker is busy the queue simply grows, and the
+/// next worker to finish takes all of it (up to `max_batch`).
+fn dispatch(myself: &ActorRef<PoolMsg>, st: &mut PoolState) {
     let cfg = &st.ctx.cfg.inference;
     let (max_batch, max_wait) = (cfg.max_batch, cfg.max_wait.get());
-    while !st.queue.is_empty() {
-        let ready = force
-            || st.queue.len() >= max_batch
-            || st
-                .queue
-                .front()
-                .is_some_and(|(_, t)| t.elapsed() >= max_wait);
-        if !ready {
-            break;
-        }
+    while let Some((_, oldest)) = st.queue.front() {
         let Some(i) = st
             .workers
             .iter()
@@ -284,6 +287,14 @@ fn dispatch(myself: &ActorRef<PoolMsg>, st: &mut PoolState, force: bool) {
         else {
             break;
         };
+        let waited = oldest.elapsed();
+        if st.queue.len() < max_batch && waited < max_wait {
+            if !st.flush_pending {
+                st.flush_pending = true;
+                myself.send_after(max_wait - waited, || PoolMsg::Flush);
+            }
+            break;
+        }
         let n = st.queue.len().min(max_batch);
         let reqs: Vec<ScoreRequest> = st.queue.drain(..n).map(|(r, _)| *r).collect();
         let in_fallback = st.fallback_until.is_some_and(|t| Instant::now() < t);
@@ -301,12 +312,11 @@ fn dispatch(myself: &ActorRef<PoolMsg>, st: &mut PoolState, force: bool) {
             })
             .is_ok()
         });
-        if sent {
-            w.busy = Some((Instant::now(), n));
+        if !sent {
+            // The worker is gone and its supervision event is on the way (it restarts the
+            // worker and dispatches again). The batch is lost; its tickets tell the sensors.
+            break;
         }
-    }
-    if !st.queue.is_empty() && !st.flush_pending {
-        st.flush_pending = true;
-        myself.send_after(max_wait, || PoolMsg::Flush);
+        w.busy = Some((Instant::now(), n));
     }
 }

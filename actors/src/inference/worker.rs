@@ -5,7 +5,9 @@
 //! runtime); the actor awaits `spawn_blocking`, so its mailbox holds at most the next batch,
 //! which the pool never sends before `Done`. A model error is not a crash: the batch is scored
 //! by the fallback rule and the pool is told. A panic in the model is a crash: the worker
-//! fails and its supervisor (the pool) restarts it.
+//! fails and its supervisor (the pool) restarts it. Each request's ticket is marked answered
+//! as its decision is sent; the requests of a batch that dies with its worker are dropped
+//! unanswered, which tells their sensors.
 
 use super::pool::PoolMsg;
 use super::{ScoreRequest, Scored};
@@ -118,6 +120,7 @@ impl Actor for InferenceWorker {
         let is_fallback = used.is_fallback();
         for ((mut req, f), score) in reqs.into_iter().zip(feats).zip(scores) {
             req.features = f;
+            req.ticket.answered();
             let reply = req.reply.clone();
             let _ = reply.cast(crate::sensor::SensorMsg::Scored(Box::new(Scored {
                 req,

@@ -152,7 +152,7 @@ mod tests {
         // 3 alerts in 40 s.
         assert!((f.alerts_per_min - 4.5).abs() < 1e-9, "{f:?}");
         let p99 = f.decision_latency_p99_ms.unwrap();
-        assert!((1.28..=2.56).contains(&p99), "{f:?}");
+        assert!((1.5..=2.0).contains(&p99), "{f:?}");
         assert!((f.window_s - 40.0).abs() < 1e-9);
     }
 

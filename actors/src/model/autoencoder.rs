@@ -32,12 +32,10 @@ pub struct Autoencoder {
     names: Vec<String>,
     /// Layer widths from input to output, as in the manifest.
     layers: Vec<usize>,
-    /// Per-feature mean as a `[1, features]` tensor, subtracted before the network.
-    mean: Tensor,
-    /// The same mean on the host, substituted for rows with non-finite values.
-    mean_host: Vec<f32>,
-    /// Per-feature reciprocal standard deviation as a `[1, features]` tensor.
-    inv_std: Tensor,
+    /// Per-feature mean, subtracted before the network (on the host, as rows are copied in).
+    mean: Vec<f32>,
+    /// Per-feature reciprocal standard deviation, multiplied in after the mean is subtracted.
+    inv_std: Vec<f32>,
     /// Training support per feature, `(low, high, 1/std)` on the host; empty = no support term.
     support: Vec<(f32, f32, f32)>,
 }
@@ -121,14 +119,12 @@ impl Autoencoder {
         if inv.iter().any(|v| !v.is_finite()) || input_mean.iter().any(|v| !v.is_finite()) {
             return Err(bad_weights("non-finite standardisation".to_string()));
         }
-        let dev = Device::Cpu;
         Ok(Self {
             linears,
             names,
             layers: layers.to_vec(),
-            mean: Tensor::from_slice(input_mean, (1, n), &dev)?,
-            mean_host: input_mean.to_vec(),
-            inv_std: Tensor::from_vec(inv, (1, n), &dev)?,
+            mean: input_mean.to_vec(),
+            inv_std: inv,
             support: Vec::new(),
         })
     }
@@ -144,17 +140,23 @@ impl Autoencoder {
     }
 
     /// Per-row mean squared reconstruction error in standardised space, computed in a single
-    /// batched forward pass.
+    /// batched forward pass, plus the support term (if the package has one).
     ///
     /// A row holding a NaN or infinite value cannot be normal data and scores `f32::INFINITY`
     /// (it is replaced by the training mean for the forward pass so it cannot poison the batch).
     /// A row of the wrong length refuses the whole batch with [`ModelError::FeatureMismatch`].
+    ///
+    /// The host does what it does per value anyway while copying the rows in: the finiteness
+    /// check, standardisation and the support term; candle runs the network on the standardised
+    /// `[rows, features]` tensor. The arithmetic is the same, operation for operation, as
+    /// standardising with broadcast tensor ops, so scores do not change.
     pub fn score_batch(&self, x: &[Vec<f32>]) -> Result<Vec<f32>, ModelError> {
         let n = self.n_features();
         if x.is_empty() {
             return Ok(Vec::new());
         }
-        let mut flat = Vec::with_capacity(x.len() * n);
+        let mut z = Vec::with_capacity(x.len() * n);
+        let mut extra = Vec::with_capacity(if self.support.is_empty() { 0 } else { x.len() });
         let mut non_finite = Vec::new();
         for (r, row) in x.iter().enumerate() {
             if row.len() != n {
@@ -163,15 +165,21 @@ impl Autoencoder {
                     got: row.len(),
                 });
             }
-            if row.iter().all(|v| v.is_finite()) {
-                flat.extend_from_slice(row);
-            } else {
+            let finite = row.iter().all(|v| v.is_finite());
+            if !finite {
                 non_finite.push(r);
-                flat.extend_from_slice(&self.mean_host);
+            }
+            let row = if finite { row.as_slice() } else { &self.mean };
+            z.extend(self.standardise(row));
+            if !self.support.is_empty() {
+                extra.push(self.support_distance(row));
             }
         }
-        let input = Tensor::from_vec(flat, (x.len(), n), &Device::Cpu)?;
-        let mut scores = self.score_tensor(&input)?.to_vec1::<f32>()?;
+        let input = Tensor::from_vec(z, (x.len(), n), &Device::Cpu)?;
+        let mut scores = self.recon_error(&input)?.to_vec1::<f32>()?;
+        for (s, e) in scores.iter_mut().zip(&extra) {
+            *s += e;
+        }
         for r in non_finite {
             if let Some(s) = scores.get_mut(r) {
                 *s = f32::INFINITY;
@@ -180,15 +188,12 @@ impl Autoencoder {
         Ok(scores)
     }
 
-    /// Scores a `[rows, features]` tensor of raw (unstandardised) features.
-    pub(crate) fn score_tensor(&self, input: &Tensor) -> Result<Tensor, ModelError> {
-        let recon = self.recon_tensor(input)?;
-        if self.support.is_empty() {
-            return Ok(recon);
-        }
-        let rows = input.to_vec2::<f32>()?;
-        let extra: Vec<f32> = rows.iter().map(|r| self.support_distance(r)).collect();
-        Ok((recon + Tensor::from_vec(extra, rows.len(), &Device::Cpu)?)?)
+    /// `row` in standardised units: `(x - mean) * (1 / std)` per feature.
+    fn standardise<'a>(&'a self, row: &'a [f32]) -> impl Iterator<Item = f32> + 'a {
+        row.iter()
+            .zip(&self.mean)
+            .zip(&self.inv_std)
+            .map(|((&v, &m), &inv)| (v - m) * inv)
     }
 
     /// Mean squared distance, in standardised units, by which `row` lies outside the training
@@ -236,12 +241,10 @@ impl Autoencoder {
         Ok(self)
     }
 
-    /// Reconstruction part of the score for a `[rows, features]` tensor of raw features.
-    fn recon_tensor(&self, input: &Tensor) -> Result<Tensor, ModelError> {
-        let z = input
-            .broadcast_sub(&self.mean)?
-            .broadcast_mul(&self.inv_std)?;
-        let recon = forward(&self.linears, &z)?;
+    /// Reconstruction part of the score for a `[rows, features]` tensor of standardised
+    /// features: the mean squared error of each row's reconstruction.
+    fn recon_error(&self, z: &Tensor) -> Result<Tensor, ModelError> {
+        let recon = forward(&self.linears, z)?;
         Ok((recon - z)?.sqr()?.mean(D::Minus1)?)
     }
 

@@ -44,6 +44,37 @@ pub use quant::quantize_package;
 pub use scorer::Scorer;
 pub use train::{train, TrainOptions, TrainedModel};
 
+/// The environment variable through which candle's CPU kernels learn their thread count.
+pub const KERNEL_THREADS_VAR: &str = "RAYON_NUM_THREADS";
+
+/// Pins candle's CPU kernels to one thread (`RAYON_NUM_THREADS=1`) unless the variable is
+/// already set, and returns the value in force. Call it first thing in `main`, before any
+/// other thread exists: it sets an environment variable, which is only sound while the
+/// process is single-threaded.
+///
+/// Why: candle 0.11 looks its thread count up on every matmul, and with the variable unset the
+/// lookup reads and parses `/proc/cpuinfo` (`num_cpus::get_physical`, not cached): about 45 µs
+/// per matmul, four per forward pass, over three quarters of a batch-1 inference (see
+/// docs/model.md, "Inference latency"). With the variable set it is a string read. One thread
+/// loses nothing: this network is far below gemm's threading threshold at any batch size, and
+/// the pool's workers (`inference.workers`) are the gateway's unit of parallelism; kernels
+/// spreading over further threads would only compete with them for the same cores.
+pub fn pin_kernel_threads() -> String {
+    match std::env::var(KERNEL_THREADS_VAR) {
+        Ok(v) => v,
+        Err(_) => {
+            std::env::set_var(KERNEL_THREADS_VAR, "1");
+            "1".to_string()
+        }
+    }
+}
+
+/// Whether candle's kernel thread count is fixed, so no inference pays for the lookup
+/// [`pin_kernel_threads`] describes.
+pub fn kernel_threads_pinned() -> bool {
+    std::env::var_os(KERNEL_THREADS_VAR).is_some()
+}
+
 /// Largest `manifest.json` accepted; a real one is a few kilobytes.
 pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 /// Largest weights file accepted; the default model is a few kilobytes.

@@ -3,13 +3,15 @@
 //! Design constraints: per sample, constant work (window update, summary update); per hop,
 //! one feature vector sent to the inference pool; per decision, one threshold comparison.
 //! Decisions come back as messages ([`SensorMsg::Scored`]), so the actor never waits on the
-//! model. Which anomalous decisions become alerts is the [`AlertGate`]'s call (episodes,
+//! model, and are applied in window order whatever order the pool finishes them in
+//! ([`super::order`]). Which anomalous decisions become alerts is the [`AlertGate`]'s call (episodes,
 //! cooldown, reminders, the global cap: see [`super::storm`]); every suppressed one is counted
 //! and reported upstream once, by the sensor's next alert or summary (`alerts_suppressed`).
 //! With trace export on, each decision is sampled once its outcome is known (alerts always)
 //! and only a sampled one has spans built ([`crate::telemetry`]); the data path records a few
 //! `Instant`s for them, nothing per sample.
 
+use super::order::Reorder;
 use super::raw::RawCapture;
 use super::storm::{AlertGate, Verdict};
 use super::summary::PeriodSummary;
@@ -17,7 +19,7 @@ use super::tracker::{Step, Tracker};
 use super::window::WindowStats;
 use super::SampleBatch;
 use crate::ctx::Ctx;
-use crate::inference::{PoolMsg, ScoreRequest, Scored, Stamps};
+use crate::inference::{PoolMsg, ScoreRequest, Scored, Stamps, Ticket};
 use crate::metrics::ReasonLabel;
 use crate::ratelog::RateLog;
 use crate::telemetry::{DecisionTrace, Outcome, TraceLink};
@@ -35,6 +37,10 @@ pub enum SensorMsg {
     Samples(SampleBatch),
     /// A decision's score, back from the inference pool.
     Scored(Box<Scored>),
+    /// Request `seq` ended without a decision (shed, or lost with a worker or the pool).
+    Unanswered(u64),
+    /// Time to release decisions held too long behind a request that never came back.
+    ReleaseHeld,
     /// Close the summary period `[start, end)` (ms) and send it upstream.
     Summarize {
         /// Period start, ms.
@@ -70,6 +76,8 @@ pub struct SensorState {
     since_save: u32,
     /// A raw troubleshooting window being collected after an alert.
     capture: Option<RawCapture>,
+    /// Puts decisions back in window order.
+    order: Reorder<Box<Scored>>,
 }
 
 /// Windows between saves of an adapting baseline.
@@ -100,6 +108,7 @@ impl Actor for SensorActor {
             log: RateLog::new(Duration::from_secs(30)),
             since_save: 0,
             capture: None,
+            order: super::order::for_config(&ctx.cfg.inference),
             ctx,
         })
     }
@@ -115,7 +124,12 @@ impl Actor for SensorActor {
                 st.ctx.faults.check("sensor").await;
                 on_samples(&myself, st, batch)
             }
-            SensorMsg::Scored(s) => on_scored(st, *s),
+            SensorMsg::Scored(s) => settle(&myself, st, s.req.ticket.seq(), Some(s)),
+            SensorMsg::Unanswered(seq) => settle(&myself, st, seq, None),
+            SensorMsg::ReleaseHeld => {
+                let due = st.order.wake(Instant::now());
+                apply(&myself, st, due);
+            }
             SensorMsg::Summarize { start, end } => on_summarize(st, start, end),
         }
         Ok(())
@@ -176,6 +190,7 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
                 ready: if traced { Instant::now() } else { handled },
             },
             reply: myself.clone(),
+            ticket: Ticket::new(st.order.issue(), myself.clone()),
         };
         if !st.ctx.stages.inference.cast(PoolMsg::Score(Box::new(req))) {
             m.samples_dropped
@@ -193,6 +208,40 @@ fn save_baseline(st: &mut SensorState) {
         .baselines
         .lock()
         .insert(st.sensor.clone(), st.tracker.snapshot());
+}
+
+/// Resolves request `seq` (with its decision, or none) and applies what is due, in order.
+fn settle(
+    myself: &ActorRef<SensorMsg>,
+    st: &mut SensorState,
+    seq: u64,
+    scored: Option<Box<Scored>>,
+) {
+    let due = st.order.resolve(seq, scored, Instant::now());
+    apply(myself, st, due);
+}
+
+/// Applies released decisions; counts requests given up; asks for a wake-up while any are held.
+// The decisions stay in the boxes they arrived in: holding or releasing one moves a pointer,
+// not a `Scored`.
+#[allow(clippy::vec_box)]
+fn apply(myself: &ActorRef<SensorMsg>, st: &mut SensorState, due: Vec<Box<Scored>>) {
+    for s in due {
+        on_scored(st, *s);
+    }
+    let skipped = st.order.take_skipped();
+    if skipped > 0 {
+        st.ctx
+            .metrics
+            .samples_dropped
+            .get_or_create(&ReasonLabel {
+                reason: "decision_unanswered",
+            })
+            .inc_by(skipped);
+    }
+    if let Some(after) = st.order.wake_after(Instant::now()) {
+        myself.send_after(after, || SensorMsg::ReleaseHeld);
+    }
 }
 
 fn on_scored(st: &mut SensorState, s: Scored) {

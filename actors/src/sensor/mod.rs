@@ -16,6 +16,7 @@ pub mod features;
 pub mod moments;
 pub mod monotonic;
 pub mod offline;
+pub mod order;
 pub mod percentile;
 pub mod raw;
 pub mod ring;

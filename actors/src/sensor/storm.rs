@@ -5,10 +5,11 @@
 //!
 //! All per-sensor timing is **event time**: the end timestamp of the decided window. A replay
 //! or a backfill therefore alerts exactly like the live data it reproduces, whatever the speed
-//! it is published at. The pool may score a sensor's windows out of order; each decision keeps
-//! its own time, so a sensor's alerts are in event-time order and at least `alert_cooldown`
-//! apart by their window ends (a decision older than the sensor's last alert never alerts),
-//! and the silence of `episode_gap` is measured from the newest decision seen.
+//! it is published at. The sensor hands its decisions over in window order
+//! ([`super::order`]), and the gate does not rely on it: each decision keeps its own time, so
+//! a sensor's alerts are in event-time order and at least `alert_cooldown` apart by their
+//! window ends (a decision older than the sensor's last alert never alerts), and the silence
+//! of `episode_gap` is measured from the newest decision seen.
 //!
 //! - **Episode**: a run of anomalous decisions of one sensor. It opens at an anomalous
 //!   decision when none is open, and ends after `episode_end` consecutive normal decisions

@@ -3,6 +3,7 @@
 mod fallback;
 mod package;
 mod quant;
+mod scoring;
 mod training;
 
 use std::sync::OnceLock;
