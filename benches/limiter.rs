@@ -7,19 +7,15 @@
 
 #![allow(clippy::unwrap_used)] // benches may unwrap.
 
+mod common;
+
 use edgegw_actors::feedback::{FeedbackConfig, Kind, Limits};
 use governor::clock::FakeRelativeClock;
 use std::time::{Duration, Instant};
 
-/// Resident memory of this process, MiB (Linux `/proc/self/statm`).
+/// Resident memory of this process, MiB.
 fn rss_mib() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0.0);
-    pages * 4096.0 / (1024.0 * 1024.0)
+    common::rss_mib(std::process::id())
 }
 
 fn main() {

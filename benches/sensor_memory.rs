@@ -30,15 +30,9 @@ use ractor::{Actor, SupervisionEvent};
 use std::mem::size_of;
 use std::time::{Duration, Instant};
 
-/// Resident memory of this process, bytes (Linux `/proc/self/statm`).
+/// Resident memory of this process, bytes.
 fn rss_bytes() -> f64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: f64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0.0);
-    pages * 4096.0
+    common::rss_mib(std::process::id()) * 1048576.0
 }
 
 fn sizes() {

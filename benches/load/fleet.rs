@@ -53,6 +53,8 @@ impl Format {
 #[derive(Debug, Clone)]
 pub struct FleetOpts {
     pub sensors: usize,
+    /// Number of the first sensor: the fleet is sensors `first..first + sensors`.
+    pub first: usize,
     pub conns: usize,
     pub format: Format,
     pub batch: usize,
@@ -132,7 +134,9 @@ impl Fleet {
             let o = o.clone();
             let stop = stop.clone();
             tasks.push(tokio::spawn(async move {
-                let mine: Vec<usize> = (c..o.sensors).step_by(o.conns.max(1)).collect();
+                let mine: Vec<usize> = (o.first + c..o.first + o.sensors)
+                    .step_by(o.conns.max(1))
+                    .collect();
                 let topics: Vec<String> = mine
                     .iter()
                     .map(|s| format!("{}/s{s}/data", o.prefix))

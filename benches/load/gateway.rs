@@ -73,6 +73,7 @@ impl Gateway {
             text: get(self.http, "/metrics"),
             at: Instant::now(),
             cpu_s: cpu_secs(self.pid),
+            machine: MachineCpu::now(),
         }
     }
 
@@ -128,12 +129,55 @@ pub struct GatewayOpts {
     pub extra: String,
 }
 
-/// One reading of `/metrics` with the time and the process CPU it was taken at.
+/// One reading of `/metrics` with the time, the process CPU and the machine's CPU counters
+/// it was taken at.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub text: String,
     pub at: Instant,
     pub cpu_s: f64,
+    pub machine: MachineCpu,
+}
+
+/// The machine's CPU time counters (all cores, `/proc/stat`, in clock ticks).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct MachineCpu {
+    /// user + nice + system + irq + softirq.
+    pub busy: f64,
+    /// Time the hypervisor ran something else while this machine wanted a CPU.
+    pub steal: f64,
+    /// Every state, idle and steal included.
+    pub total: f64,
+}
+
+impl MachineCpu {
+    pub fn now() -> Self {
+        let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+        let f: Vec<f64> = stat
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal (guest time is inside user).
+        let at = |i: usize| f.get(i).copied().unwrap_or(0.0);
+        MachineCpu {
+            busy: at(0) + at(1) + at(2) + at(5) + at(6),
+            steal: at(7),
+            total: (0..8).map(at).sum(),
+        }
+    }
+
+    /// `(busy %, steal %)` of the machine's CPU time from `self` to `later`.
+    pub fn until(&self, later: &MachineCpu) -> (f64, f64) {
+        let total = (later.total - self.total).max(1e-9);
+        (
+            (later.busy - self.busy) / total * 100.0,
+            (later.steal - self.steal) / total * 100.0,
+        )
+    }
 }
 
 impl Snapshot {
@@ -195,6 +239,12 @@ impl Delta<'_> {
     /// Gateway CPU over the interval, % of one core.
     pub fn cpu_pct(&self) -> f64 {
         (self.to.cpu_s - self.from.cpu_s) / self.secs() * 100.0
+    }
+
+    /// The whole machine over the interval: `(busy %, stolen by the hypervisor %)` of all
+    /// cores' time.
+    pub fn machine_pct(&self) -> (f64, f64) {
+        self.from.machine.until(&self.to.machine)
     }
 
     /// Quantile `q` of histogram `name` over the interval only: the upper bound of the first

@@ -17,7 +17,7 @@
 //!
 //! Options: `--sensors 1000 --seconds 20 --format binary|batch|json --batch 10 --conns 4
 //! --sub-qos 1 --memory 1000,10000,100000 --json FILE` (`--memory 0` skips phase 4;
-//! `--only memory` runs phase 4 alone). At a fixed rate (phase 3, and the modes' `--rate`)
+//! `--only memory` runs phase 4 alone, `--only pipeline` phases 1–3). At a fixed rate (phase 3, and the modes' `--rate`)
 //! each sensor publishes at its own phase of the period, as unsynchronised devices do;
 //! `--burst 1` publishes every sensor's message at the start of the period instead.
 //! Output: a table, and the same figures as JSON (stdout, and `--json FILE`).
@@ -39,7 +39,7 @@ mod report;
 
 use common::{arg, arg_str};
 use fleet::{BareSubscriber, Fleet, FleetOpts, Format};
-use gateway::{Delta, Gateway, GatewayOpts};
+use gateway::{Delta, Gateway, GatewayOpts, MachineCpu};
 use report::{Memory, Report};
 use std::time::{Duration, Instant};
 
@@ -56,10 +56,11 @@ fn main() {
         modes::fixed(None, false);
         return;
     }
-    let report = if arg_str("--only").as_deref() == Some("memory") {
-        memory_report()
-    } else {
-        full_report()
+    let report = match arg_str("--only").as_deref() {
+        Some("memory") => memory_report(),
+        Some("pipeline") => full_report(false),
+        Some(other) => panic!("--only {other}: memory or pipeline"),
+        None => full_report(true),
     };
     report.print_table();
     let json = serde_json::to_string_pretty(&report).unwrap();
@@ -74,6 +75,7 @@ fn main() {
 fn fleet_opts(prefix: &'static str, rate: f64) -> FleetOpts {
     FleetOpts {
         sensors: arg("--sensors", 1000) as usize,
+        first: 0,
         conns: arg("--conns", 4) as usize,
         format: Format::parse(&arg_str("--format").unwrap_or_else(|| "binary".into()))
             .expect("--format json|batch|binary"),
@@ -107,7 +109,8 @@ async fn wait_for(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-fn full_report() -> Report {
+/// Phases 1–3, and with `all` phases 4–6 too.
+fn full_report(all: bool) -> Report {
     let seconds = arg("--seconds", 20);
     let window = Duration::from_secs(seconds);
     let sensors = arg("--sensors", 1000) as usize;
@@ -124,9 +127,10 @@ fn full_report() -> Report {
         let bare = BareSubscriber::start(gw.broker, "bare/+/data", arg("--sub-qos", 1) as u8);
         let fl = Fleet::start(gw.broker, &fleet_opts("bare", 0.0));
         tokio::time::sleep(Duration::from_secs(2)).await;
-        let (n0, t0) = (bare.count(), Instant::now());
+        let (n0, t0, m0) = (bare.count(), Instant::now(), MachineCpu::now());
         tokio::time::sleep(window).await;
         r.bare_msgs_s = (bare.count() - n0) as f64 / t0.elapsed().as_secs_f64();
+        (r.bare_machine_busy_pct, r.bare_steal_pct) = m0.until(&MachineCpu::now());
         fl.stop();
         bare.stop();
         println!("bare subscriber: {:.0} messages/s", r.bare_msgs_s);
@@ -150,9 +154,15 @@ fn full_report() -> Report {
             r.max.msgs_s, r.max.samples_s, r.ratio
         );
 
-        // Let the queues drain before the fixed-rate phase.
-        wait_for(Duration::from_secs(30), || {
-            gw.snapshot().get("edgegw_ingest_inflight_bytes") == 0.0
+        // Let the queues drain before the fixed-rate phase: nothing read and unprocessed, and
+        // no decision made between two readings 200 ms apart (the inference queue is empty).
+        let last = std::cell::Cell::new(-1.0);
+        wait_for(Duration::from_secs(60), || {
+            let s = gw.snapshot();
+            let decisions = s.get("edgegw_decisions_total");
+            let idle = s.get("edgegw_ingest_inflight_bytes") == 0.0 && decisions == last.get();
+            last.set(decisions);
+            idle
         })
         .await;
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -173,12 +183,13 @@ fn full_report() -> Report {
     });
     drop(gw);
 
-    // 4. Memory by fleet size.
-    r.memory = memory_sizes(&rt);
-
-    // 5. The store, in process and replayed through the gateway; 6. inference, in process.
-    r.store = Some(report::store_figures());
-    r.inference_batch1 = report::inference_batch1();
+    if all {
+        // 4. Memory by fleet size.
+        r.memory = memory_sizes(&rt);
+        // 5. The store, in process and replayed through the gateway; 6. inference, in process.
+        r.store = Some(report::store_figures());
+        r.inference_batch1 = report::inference_batch1();
+    }
     r
 }
 
@@ -218,31 +229,43 @@ fn memory(rt: &tokio::runtime::Runtime, n: usize) -> Memory {
     std::thread::sleep(Duration::from_secs(2));
     let idle = gw.rss();
     let per = 128;
-    let opts = FleetOpts {
-        sensors: n,
-        conns: 4,
-        format: Format::Binary,
-        batch: per,
-        rate: 0.0,
-        prefix: "sensors",
-        messages_per_sensor: 1,
-        burst: false,
-    };
+    // In waves of at most 5 000 sensors, each published once the previous one is live: the
+    // embedded broker keeps a bounded log per subscription and drops what a subscriber has
+    // not read once it wraps, and 100 000 batches at once would outrun the gateway's reading.
+    let wave = 5000;
     let t = Instant::now();
     let (active, ok) = rt.block_on(async {
-        let fl = Fleet::start(gw.broker, &opts);
-        let ok = wait_for(Duration::from_secs(600), || {
-            let s = gw.snapshot();
-            s.get("edgegw_sensors_active") >= n as f64
-                && s.get("edgegw_samples_ingested_total") >= (n * per) as f64
-        })
-        .await;
-        fl.stop();
+        let mut ok = true;
+        for first in (0..n).step_by(wave) {
+            let opts = FleetOpts {
+                sensors: wave.min(n - first),
+                first,
+                conns: 4,
+                format: Format::Binary,
+                batch: per,
+                rate: 0.0,
+                prefix: "sensors",
+                messages_per_sensor: 1,
+                burst: false,
+            };
+            let live = first + opts.sensors;
+            let fl = Fleet::start(gw.broker, &opts);
+            ok = wait_for(Duration::from_secs(120), || {
+                let s = gw.snapshot();
+                s.get("edgegw_sensors_active") >= live as f64
+                    && s.get("edgegw_samples_ingested_total") >= (live * per) as f64
+            })
+            .await;
+            fl.stop();
+            if !ok {
+                break;
+            }
+        }
         tokio::time::sleep(Duration::from_secs(3)).await;
         (gw.snapshot().get("edgegw_sensors_active"), ok)
     });
     if !ok {
-        println!("  warning: not every sensor went live within 600 s");
+        println!("  warning: a wave of sensors did not go live within 120 s");
     }
     Memory {
         sensors: n,

@@ -32,6 +32,10 @@ pub struct Phase {
     pub shed: f64,
     /// Uplink messages (alerts, summaries, raw windows) handed out per second.
     pub uplink_msgs_s: f64,
+    /// The whole machine (gateway, broker, load generator): busy % of all cores' time, and
+    /// % stolen by the hypervisor — a phase with steal measured a shared host, not the code.
+    pub machine_busy_pct: f64,
+    pub steal_pct: f64,
 }
 
 /// RSS at one fleet size.
@@ -47,7 +51,7 @@ pub struct Memory {
 
 impl Memory {
     /// MB (10^6 bytes) per 1 000 live sensors above the idle gateway. Divided by the sensors
-    /// that went live, not the fleet size: when not all of them did (the run waits 600 s at
+    /// that went live, not the fleet size: when not all of them did (a wave waits 120 s at
     /// most), dividing by the fleet would understate the cost per sensor.
     pub fn per_1k_mb(&self) -> f64 {
         let live = self.active.max(1) as f64;
@@ -93,6 +97,9 @@ pub struct Report {
     pub seconds: u64,
     pub baseline_rss_mib: f64,
     pub bare_msgs_s: f64,
+    /// The machine during the bare-subscriber phase: busy %, steal % (see [`Phase`]).
+    pub bare_machine_busy_pct: f64,
+    pub bare_steal_pct: f64,
     pub max: Phase,
     pub ratio: f64,
     pub max_peak_rss_mib: f64,
@@ -105,7 +112,10 @@ pub struct Report {
 
 fn phase(d: &Delta) -> Phase {
     let lat = "edgegw_decision_latency_seconds";
+    let (machine_busy_pct, steal_pct) = d.machine_pct();
     Phase {
+        machine_busy_pct,
+        steal_pct,
         msgs_s: d.rate("edgegw_ingest_messages_total"),
         samples_s: d.rate("edgegw_samples_ingested_total"),
         decisions_s: d.rate("edgegw_decisions_total"),
@@ -149,6 +159,8 @@ impl Report {
             seconds,
             baseline_rss_mib: 0.0,
             bare_msgs_s: 0.0,
+            bare_machine_busy_pct: 0.0,
+            bare_steal_pct: 0.0,
             max: Phase::default(),
             ratio: 0.0,
             max_peak_rss_mib: 0.0,
@@ -179,10 +191,74 @@ impl Report {
             self.sensors, self.format, self.batch, self.conns, self.sub_qos, self.seconds, self.machine
         );
         println!("| figure | measured | target | |\n|---|---|---|---|");
+        // `--only memory` measures no pipeline phase.
+        if self.seconds > 0 {
+            self.print_pipeline();
+        }
+        for mem in &self.memory {
+            let base_mb = mem.idle_rss_mib / MIB_PER_MB;
+            println!(
+                "| RSS, {} sensors ({} live) | {:.0} MiB ({:.1} MB idle + {:.1} MB per 1k) | ≤ {BASELINE_TARGET_MB} MB + ≤ {PER_1K_TARGET_MB} MB per 1k | {} |",
+                mem.sensors,
+                mem.active,
+                mem.live_rss_mib,
+                base_mb,
+                mem.per_1k_mb(),
+                verdict(base_mb <= BASELINE_TARGET_MB && mem.per_1k_mb() <= PER_1K_TARGET_MB)
+            );
+        }
+        if let Some(s) = &self.store {
+            println!(
+                "| durable commits, groups of {} as the uplink commits (one batch per record) | {:.0} /s ({:.0} /s) | ≥ {COMMITS_TARGET} /s | {} |",
+                s.group,
+                s.commits_s,
+                s.commits_per_record_s,
+                verdict(s.commits_s >= COMMITS_TARGET)
+            );
+            let ingest = self.max.msgs_s;
+            println!(
+                "| store replay of {} messages through the gateway, pacing lifted (store read path alone) | {:.0} msg/s ({:.0} /s) = {:.1} × the pipeline's ingest at max ({:.0} msg/s) | ≥ {REPLAY_TARGET_FACTOR} × | {} |",
+                s.replay_messages,
+                s.replay_msgs_s,
+                s.store_read_s,
+                s.replay_msgs_s / ingest.max(1e-9),
+                ingest,
+                verdict(s.replay_msgs_s >= REPLAY_TARGET_FACTOR * ingest)
+            );
+        }
+        let i = &self.inference_batch1;
+        if !i.model.is_empty() {
+            println!(
+                "| inference, batch 1 ({}) p50 / p99 | {:.1} / {:.1} µs | p50 ≤ {INFERENCE_TARGET_US} µs | {} |",
+                i.model,
+                i.p50_us,
+                i.p99_us,
+                verdict(i.p50_us <= INFERENCE_TARGET_US)
+            );
+        }
+    }
+
+    /// The table rows of phases 1–3.
+    fn print_pipeline(&self) {
+        let verdict = |ok: bool| if ok { "met" } else { "missed" };
         println!(
             "| bare subscriber, same broker | {:.0} msg/s ({:.0} samples/s) | | |",
             self.bare_msgs_s,
             self.bare_msgs_s * self.batch as f64
+        );
+        println!(
+            "| machine busy / stolen: bare, max, half | {:.0} / {:.1} %, {:.0} / {:.1} %, {:.0} / {:.1} % | steal ≈ 0 | {} |",
+            self.bare_machine_busy_pct,
+            self.bare_steal_pct,
+            self.max.machine_busy_pct,
+            self.max.steal_pct,
+            self.half.machine_busy_pct,
+            self.half.steal_pct,
+            if self.bare_steal_pct.max(self.max.steal_pct).max(self.half.steal_pct) < 2.0 {
+                "quiet host"
+            } else {
+                "shared host: rerun"
+            }
         );
         let m = &self.max;
         println!(
@@ -210,45 +286,6 @@ impl Report {
         println!(
             "| at half: gateway CPU, inference batch mean | {:.0} % of a core, {:.1} | | |",
             h.cpu_pct, h.inference_batch_mean
-        );
-        for mem in &self.memory {
-            let base_mb = mem.idle_rss_mib / MIB_PER_MB;
-            println!(
-                "| RSS, {} sensors ({} live) | {:.0} MiB ({:.1} MB idle + {:.1} MB per 1k) | ≤ {BASELINE_TARGET_MB} MB + ≤ {PER_1K_TARGET_MB} MB per 1k | {} |",
-                mem.sensors,
-                mem.active,
-                mem.live_rss_mib,
-                base_mb,
-                mem.per_1k_mb(),
-                verdict(base_mb <= BASELINE_TARGET_MB && mem.per_1k_mb() <= PER_1K_TARGET_MB)
-            );
-        }
-        if let Some(s) = &self.store {
-            println!(
-                "| durable commits, groups of {} as the uplink commits (one batch per record) | {:.0} /s ({:.0} /s) | ≥ {COMMITS_TARGET} /s | {} |",
-                s.group,
-                s.commits_s,
-                s.commits_per_record_s,
-                verdict(s.commits_s >= COMMITS_TARGET)
-            );
-            let ingest = m.msgs_s;
-            println!(
-                "| store replay of {} messages through the gateway, pacing lifted (store read path alone) | {:.0} msg/s ({:.0} /s) = {:.1} × the pipeline's ingest at max ({:.0} msg/s) | ≥ {REPLAY_TARGET_FACTOR} × | {} |",
-                s.replay_messages,
-                s.replay_msgs_s,
-                s.store_read_s,
-                s.replay_msgs_s / ingest.max(1e-9),
-                ingest,
-                verdict(s.replay_msgs_s >= REPLAY_TARGET_FACTOR * ingest)
-            );
-        }
-        let i = &self.inference_batch1;
-        println!(
-            "| inference, batch 1 ({}) p50 / p99 | {:.1} / {:.1} µs | p50 ≤ {INFERENCE_TARGET_US} µs | {} |",
-            i.model,
-            i.p50_us,
-            i.p99_us,
-            verdict(i.p50_us <= INFERENCE_TARGET_US)
         );
     }
 }
