@@ -17,10 +17,12 @@
 //!
 //! Options: `--sensors 1000 --seconds 20 --format binary|batch|json --batch 10 --conns 4
 //! --sub-qos 1 --memory 1000,10000,100000 --json FILE` (`--memory 0` skips phase 4;
-//! `--only memory` runs phase 4 alone, `--only pipeline` phases 1–3). At a fixed rate (phase 3, and the modes' `--rate`)
-//! each sensor publishes at its own phase of the period, as unsynchronised devices do;
-//! `--burst 1` publishes every sensor's message at the start of the period instead.
-//! Output: a table, and the same figures as JSON (stdout, and `--json FILE`).
+//! `--only memory` runs phase 4 alone, `--only pipeline` phases 1–3). At a fixed rate
+//! (phase 3, and the modes' `--rate`) each sensor publishes at its own phase of the period,
+//! as unsynchronised devices do; `--burst 1` publishes every sensor's message at the start of
+//! the period instead. Every phase records the machine's busy and stolen CPU (`/proc/stat`):
+//! a phase with steal measured a shared host. Output: a table, and the same figures as JSON
+//! (stdout, and `--json FILE`).
 //!
 //! Single-purpose modes, each comparing one thing under a fixed load:
 //! `--tracing 1` (tracing off / 0.01 / 1.0 to a real collector), `--feedback-storm 1`,
