@@ -101,6 +101,17 @@ pub fn durable_commits_per_second(dir: &Path, records: u64, group: u64, how: Com
     rate
 }
 
+/// A fresh store at `path` holding `records` summary-sized records (committed 1 000 per
+/// group), flushed.
+fn fill_summaries(path: &Path, records: u64) -> Store {
+    let s = Store::open(&config(path, 1 << 40)).unwrap().store;
+    for first in (0..records).step_by(1000) {
+        commit_group(&s, first, 1000.min(records - first));
+    }
+    s.db().flush().unwrap();
+    s
+}
+
 /// Commits records `first..first + n` as one group.
 fn commit_group(s: &Store, first: u64, n: u64) {
     let mut g = s.group();
@@ -156,11 +167,7 @@ pub fn fill_outage_backlog(path: &Path, sensors: u64, minutes: u64) -> u64 {
 pub fn store_replay_per_second(dir: &Path, records: u64) -> f64 {
     let path = dir.join("store-replay");
     let _ = std::fs::remove_dir_all(&path);
-    let s = Store::open(&config(&path, 1 << 40)).unwrap().store;
-    for first in (0..records).step_by(1000) {
-        commit_group(&s, first, 1000.min(records - first));
-    }
-    s.db().flush().unwrap();
+    let s = fill_summaries(&path, records);
     let t = Instant::now();
     let mut from = 0;
     let mut n = 0u64;
@@ -254,13 +261,7 @@ pub fn replay_through_gateway(bin: &Path, data: &Path, messages: u64, replay_rat
 pub fn replay_per_second(bin: &Path, dir: &Path, messages: u64) -> Replay {
     let data = dir.join("replay-backlog");
     let _ = std::fs::remove_dir_all(&data);
-    {
-        let s = Store::open(&config(&data, 1 << 40)).unwrap().store;
-        for first in (0..messages).step_by(1000) {
-            commit_group(&s, first, 1000.min(messages - first));
-        }
-        s.db().flush().unwrap();
-    }
+    drop(fill_summaries(&data, messages));
     let r = replay_through_gateway(bin, &data, messages, 1_000_000);
     let _ = std::fs::remove_dir_all(&data);
     r

@@ -18,6 +18,15 @@ pub const REPLAY_TARGET_FACTOR: f64 = 5.0;
 
 const MIB_PER_MB: f64 = 1e6 / 1048576.0;
 
+/// A figure against its target, for the table.
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "met"
+    } else {
+        "missed"
+    }
+}
+
 /// One measured phase of the pipeline.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Phase {
@@ -185,7 +194,6 @@ impl Report {
 
     /// The report as a Markdown table, each figure beside its target.
     pub fn print_table(&self) {
-        let verdict = |ok: bool| if ok { "met" } else { "missed" };
         println!(
             "\nload report — {} sensors, {} payloads of {} samples, {} connections, subscriber QoS {}, {} s per phase; {}",
             self.sensors, self.format, self.batch, self.conns, self.sub_qos, self.seconds, self.machine
@@ -240,7 +248,6 @@ impl Report {
 
     /// The table rows of phases 1–3.
     fn print_pipeline(&self) {
-        let verdict = |ok: bool| if ok { "met" } else { "missed" };
         println!(
             "| bare subscriber, same broker | {:.0} msg/s ({:.0} samples/s) | | |",
             self.bare_msgs_s,
