@@ -208,15 +208,11 @@ mod tests {
             ),
             ("[sensors]\nepisode_end = 0\n", &[], "sensors.episode_end"),
             (
-                "[sensors]\nalert_cooldown = \"60s\"\nalert_repeat = \"30s\"\n",
+                "[sensors]\nalert_cooldown = 60\nalert_repeat = 30\n",
                 &[],
                 "sensors.alert_repeat",
             ),
-            (
-                "[sensors]\nepisode_gap = \"0s\"\n",
-                &[],
-                "sensors.episode_gap",
-            ),
+            ("[sensors]\nepisode_gap = 0\n", &[], "sensors.episode_gap"),
         ];
         for (toml, env, key) in cases {
             let e = load_str(toml, env).unwrap_err();
@@ -227,7 +223,7 @@ mod tests {
         assert_eq!(load_str("[broken", &[]).unwrap_err().key, "<syntax>");
         let ok = "[telemetry]\notlp_endpoint = \"https://collector.local:4317\"\n";
         assert!(load_str(ok, &[]).is_ok());
-        let no_reminders = "[sensors]\nalert_repeat = \"0s\"\n";
+        let no_reminders = "[sensors]\nalert_repeat = 0\n";
         assert!(load_str(no_reminders, &[]).is_ok());
     }
 

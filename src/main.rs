@@ -10,6 +10,7 @@
 
 mod config;
 mod demo;
+mod eval;
 mod logging;
 mod replay;
 mod store_cmd;
@@ -49,6 +50,9 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Publish recorded CSV time series (NAB, SKAB, …) to sensor topics in timestamp order.
     Replay(replay::ReplayArgs),
+    /// Run labelled CSV series through the detection path of `run` and score its alerts
+    /// with NAB's method.
+    Eval(eval::EvalArgs),
     /// Validate a config file: exit 0, or exit 2 naming the key and the reason.
     CheckConfig {
         /// The file to check.
@@ -131,6 +135,10 @@ fn command(cmd: Cmd) -> ExitCode {
         Cmd::Train(args) => {
             logging::init_quiet();
             train::train(args)
+        }
+        Cmd::Eval(args) => {
+            logging::init_quiet();
+            eval::eval(args)
         }
         Cmd::Model(cmd) => train::model(cmd),
         Cmd::Store(cmd) => store_cmd::run(cmd),

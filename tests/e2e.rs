@@ -47,10 +47,11 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
     let url = mq.url();
     let gw = Gw::start(&format!(
         "[broker]\nembedded = false\n[ingest]\nurl = \"{url}\"\n[uplink]\nurl = \"{url}\"\n\
-         [summary]\nperiod = \"1s\"\n[sensors]\nalert_cooldown = \"0s\"\nalert_repeat = \"10s\"\n"
+         [summary]\nperiod = \"1s\"\n[sensors]\nalert_cooldown = 0\nalert_repeat = 100\n"
     ));
-    // A level shift is one long anomaly episode: `alert_repeat` makes it remind every 10 s of
-    // event time, so the shifted sensor keeps alerting while its level stays out of range.
+    // A level shift is a change, not a new permanent state: the sensor flags it at onset and
+    // then learns the new level (its baseline adapts), so the episode ends after a few windows.
+    // `alert_repeat` would remind every 100 samples (10 s at 10 Hz) while it lasted.
     // This backfill queues minutes of windows at once and the default two inference workers
     // finish a sensor's batches in either order; the sensor applies its decisions in window
     // order, so the detection delay asserted below is the detector's, not the scheduler's.
@@ -116,8 +117,7 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
         decisions >= (sensors as f64) * 80.0,
         "too few decisions: {decisions}"
     );
-    // Detected at onset: the first alert's window ends within 10 s of the shift, and the
-    // shifted windows keep alerting while the new level is out of the learned range.
+    // Detected at onset: the first alert's window ends within 10 s of the shift.
     let first = on_shifted
         .iter()
         .map(|(_, a)| a["window"]["end"].as_i64().unwrap())
@@ -127,8 +127,8 @@ fn level_shift_alerts_normal_sensors_stay_quiet_and_summaries_flow() {
         first.map_or(-1, |f| f - shift_at)
     );
     assert!(
-        on_shifted.len() >= 3,
-        "the level shift raised only {} alerts",
+        !on_shifted.is_empty(),
+        "the level shift raised no alert ({} on the shifted sensor)",
         on_shifted.len()
     );
     assert!(

@@ -19,7 +19,7 @@ const FB: &str = "edgegw/gw-01/feedback";
 fn config(url: &str, extra: &str) -> String {
     format!(
         "[broker]\nembedded = false\n[ingest]\nurl = \"{url}\"\n[uplink]\nurl = \"{url}\"\n\
-         [sensors]\nalert_cooldown = \"0s\"\n{extra}"
+         [sensors]\nalert_cooldown = 0\n{extra}"
     )
 }
 

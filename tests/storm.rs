@@ -118,7 +118,7 @@ fn flapping_sensor_alerts_once_per_cooldown_and_reports_what_it_suppressed() {
     // The cap is out of the way here: this is the per-sensor gate alone.
     let gw = Gw::start(&config(
         &mq,
-        "[sensors]\nalert_cooldown = \"30s\"\nalert_repeat = \"10m\"\nepisode_end = 3\n\
+        "[sensors]\nalert_cooldown = 300\nalert_repeat = 6000\nepisode_end = 3\n\
          [alerts]\nmax_per_minute = 100000\n",
     ));
     let sub = Sub::start(mq.port, "edgegw/gw-01/#");
@@ -185,7 +185,7 @@ fn storm_across_sensors_is_capped_and_the_excess_accounted() {
     let cap = 5;
     let gw = Gw::start(&config(
         &mq,
-        &format!("[sensors]\nalert_cooldown = \"30s\"\nalert_repeat = \"30s\"\n[alerts]\nmax_per_minute = {cap}\n"),
+        &format!("[sensors]\nalert_cooldown = 300\nalert_repeat = 300\n[alerts]\nmax_per_minute = {cap}\n"),
     ));
     let sub = Sub::start(mq.port, "edgegw/gw-01/#");
     let began = Instant::now();

@@ -29,7 +29,7 @@ fn config(mq: &Mosquitto, endpoint: &str, ratio: f64) -> String {
     let url = mq.url();
     format!(
         "[broker]\nembedded = false\n[ingest]\nurl = \"{url}\"\n[uplink]\nurl = \"{url}\"\n\
-         [sensors]\nalert_cooldown = \"0s\"\n\
+         [sensors]\nalert_cooldown = 0\n\
          [telemetry]\notlp_endpoint = \"{endpoint}\"\nsample_ratio = {ratio}\n"
     )
 }

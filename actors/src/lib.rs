@@ -26,6 +26,7 @@ pub mod config;
 pub mod ctx;
 pub mod deadletter;
 pub mod duration;
+pub mod eval;
 pub mod fault;
 pub mod feedback;
 pub mod flow;

@@ -121,6 +121,16 @@ impl Source {
         })
     }
 
+    /// The header line's cells.
+    pub fn header(&mut self) -> Result<::csv::StringRecord, ::csv::Error> {
+        self.rdr.headers().cloned()
+    }
+
+    /// Cell `col` of the current row (`""` when absent).
+    pub fn cell(&self, col: usize) -> &str {
+        self.rec.get(col).unwrap_or("")
+    }
+
     /// Sets the global sensor index of each value column (same order as `layout.values`).
     pub fn set_sensors(&mut self, sensors: Vec<usize>) {
         self.sensors = sensors;

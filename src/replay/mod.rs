@@ -13,13 +13,13 @@
 //! The rules for columns, sensor names and timestamps are in [`columns`] and [`ts`], and for
 //! users in `docs/operations.md` ("Replaying recorded data").
 
-mod columns;
-mod csv;
+pub(crate) mod columns;
+pub(crate) mod csv;
 mod lines;
 mod link;
 mod merge;
 mod play;
-mod ts;
+pub(crate) mod ts;
 
 use self::csv::{OpenError, Skips, Source};
 use link::Link;

@@ -121,6 +121,8 @@ pub struct ScoreRequest {
     pub features: Vec<f32>,
     /// The window the features describe.
     pub stats: WindowStats,
+    /// The sensor's clock at the window's end ([`crate::sensor::tracker::Tracker::clock`]).
+    pub clock: i64,
     /// When ingest received the sample that completed the window, when its sensor began on
     /// it, and when the features were ready (for the decision latency and its trace).
     pub stamps: Stamps,
@@ -174,6 +176,28 @@ impl Drop for Ticket {
     }
 }
 
+/// Which scorer produced a decision, as carried by alerts (`model`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelId {
+    /// Package name, or `"fallback"`.
+    pub name: String,
+    /// Package version, or the rule's.
+    pub version: String,
+    /// SHA-256 of the package's weights (hex), empty for the fallback rule.
+    pub sha256: String,
+}
+
+impl ModelId {
+    /// The identity of `scorer`.
+    pub fn of(scorer: &crate::model::scorer::Scorer) -> Self {
+        Self {
+            name: scorer.name().to_string(),
+            version: scorer.version().to_string(),
+            sha256: scorer.sha256().to_string(),
+        }
+    }
+}
+
 /// A scored request, sent back to its sensor.
 #[derive(Debug)]
 pub struct Scored {
@@ -183,10 +207,8 @@ pub struct Scored {
     pub score: f32,
     /// The scorer's calibrated threshold.
     pub threshold: f32,
-    /// Scorer name.
-    pub model_name: String,
-    /// Scorer version.
-    pub model_version: String,
+    /// The scorer that produced it (shared by the batch).
+    pub model: Arc<ModelId>,
     /// True when the fallback rule produced the score.
     pub fallback: bool,
     /// Size of the batch it ran in.

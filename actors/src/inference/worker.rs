@@ -118,6 +118,7 @@ impl Actor for InferenceWorker {
             m.inference_fallback_batches.inc();
         }
         let is_fallback = used.is_fallback();
+        let model = Arc::new(super::ModelId::of(&used));
         for ((mut req, f), score) in reqs.into_iter().zip(feats).zip(scores) {
             req.features = f;
             req.ticket.answered();
@@ -126,8 +127,7 @@ impl Actor for InferenceWorker {
                 req,
                 score,
                 threshold: used.threshold(),
-                model_name: used.name().to_string(),
-                model_version: used.version().to_string(),
+                model: model.clone(),
                 fallback: is_fallback,
                 batch: n,
                 ran,

@@ -100,6 +100,14 @@ impl Scorer {
         }
     }
 
+    /// SHA-256 (hex) of the package's weights, or `""` for the fallback rule.
+    pub fn sha256(&self) -> &str {
+        match self {
+            Scorer::Model(m) => &m.manifest.weights_sha256,
+            Scorer::Fallback(..) => "",
+        }
+    }
+
     /// Feature names, in the order rows must follow.
     pub fn feature_names(&self) -> &[String] {
         match self {

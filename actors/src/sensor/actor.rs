@@ -11,9 +11,10 @@
 //! and only a sampled one has spans built ([`crate::telemetry`]); the data path records a few
 //! `Instant`s for them, nothing per sample.
 
+use super::detector::Detector;
 use super::order::Reorder;
 use super::raw::RawCapture;
-use super::storm::{AlertGate, Verdict};
+use super::storm::{At, Verdict};
 use super::summary::PeriodSummary;
 use super::tracker::{Step, Tracker};
 use super::window::WindowStats;
@@ -68,9 +69,9 @@ pub struct SensorState {
     /// The window and the learned baseline.
     tracker: Tracker,
     summary: PeriodSummary,
-    /// Episodes, cooldown and reminders of this sensor's alerts, and the suppressed counts
-    /// not yet reported upstream.
-    gate: AlertGate,
+    /// Score calibration, and the alert gate: episodes, cooldown and reminders of this
+    /// sensor's alerts, and the suppressed counts not yet reported upstream.
+    detector: Detector,
     log: RateLog,
     /// Windows scored since the baseline was last saved to the context.
     since_save: u32,
@@ -101,7 +102,7 @@ impl Actor for SensorActor {
             (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
         });
         Ok(SensorState {
-            gate: AlertGate::new(cfg.gate_config()),
+            detector: Detector::new(cfg),
             sensor: args.sensor,
             tracker,
             summary: PeriodSummary::new(seed),
@@ -184,6 +185,7 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
             sensor: st.sensor.clone(),
             features,
             stats,
+            clock: st.tracker.clock(),
             stamps: Stamps {
                 received: batch.received,
                 handled,
@@ -250,19 +252,25 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     m.decisions.inc();
     m.decision_latency_seconds
         .observe(now.duration_since(s.req.stamps.received).as_secs_f64());
-    let threshold = st
-        .ctx
-        .feedback
-        .decide(&st.sensor, s.req.stats.end_ts, s.score, s.threshold);
-    let anomalous = s.score > threshold;
-    let cap = &st.ctx.alert_cap;
-    let (suppressed_before, episode) = match st
-        .gate
-        .decide(s.req.stats.end_ts, anomalous, || cap.allow())
-    {
+    let ctx = st.ctx.clone();
+    let end_ts = s.req.stats.end_ts;
+    let sensor = &st.sensor;
+    let d = st.detector.decide(
+        At {
+            clock: s.req.clock,
+            ts: end_ts,
+        },
+        s.score,
+        s.threshold,
+        |score| {
+            ctx.feedback
+                .decide(sensor, end_ts, score, ctx.cfg.sensors.threshold)
+        },
+        || ctx.alert_cap.allow(),
+    );
+    let (suppressed_before, episode) = match d.verdict {
         Verdict::Normal => {
             trace(st, &s, now, Outcome::Normal);
-            st.tracker.adapt(&s.req.stats);
             st.since_save += 1;
             if st.since_save >= SAVE_EVERY {
                 save_baseline(st);
@@ -298,11 +306,13 @@ fn on_scored(st: &mut SensorState, s: Scored) {
         "window".into(),
         json!({"start": w.start_ts, "end": w.end_ts, "n": w.n}),
     );
-    body.insert("score".into(), json!(round(s.score as f64)));
-    body.insert("threshold".into(), json!(round(threshold as f64)));
+    body.insert("score".into(), json!(round(d.score as f64)));
+    body.insert("threshold".into(), json!(round(d.threshold as f64)));
+    body.insert("confidence".into(), json!(round(d.confidence as f64)));
+    body.insert("model_score".into(), json!(round(s.score as f64)));
     body.insert(
         "model".into(),
-        json!({"name": s.model_name, "version": s.model_version}),
+        json!({"name": s.model.name, "version": s.model.version, "sha256": s.model.sha256}),
     );
     body.insert("features".into(), Value::Object(features));
     body.insert("alerts_suppressed".into(), json!(suppressed_before));
@@ -356,10 +366,10 @@ fn send_raw(st: &SensorState, c: RawCapture) {
 fn on_summarize(st: &mut SensorState, start: i64, end: i64) {
     let alerts = st.summary.alerts;
     let stats = st.summary.take();
-    if stats.is_none() && !st.gate.has_pending() {
+    if stats.is_none() && !st.detector.gate().has_pending() {
         return;
     }
-    let (anomalous, suppressed) = st.gate.take_period();
+    let (anomalous, suppressed) = st.detector.gate_mut().take_period();
     let scorer = st.ctx.scorer();
     let mut body = Map::new();
     body.insert("period".into(), json!({"start": start, "end": end}));
@@ -423,7 +433,7 @@ fn trace(st: &SensorState, s: &Scored, from: Instant, outcome: Outcome) -> Optio
         stamps: s.req.stamps,
         window: (s.req.stats.n, s.req.stats.end_ts),
         batch: (s.ran.0, s.ran.1, s.batch),
-        model: (&s.model_name, &s.model_version, s.fallback),
+        model: (&s.model.name, &s.model.version, s.fallback),
         score: (s.score, s.threshold),
         outcome,
         decided_from: from,

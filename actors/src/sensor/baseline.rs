@@ -14,10 +14,17 @@
 //!   means of window std and band magnitudes, both only until
 //!   [`is_ready`](Baseline::is_ready) (≥ `max(warmup_samples, 1)` samples and ≥ 1
 //!   window). Samples keep refining `μ, σ` until a first window arrives.
-//! - **Adaptation**: after warm-up, [`adapt`](Baseline::adapt) (to be called only
-//!   for windows judged normal) moves `μ`, `σ²`, `ws`, `bm_k` towards the window
-//!   by an EMA with rate `adapt_rate` (0 = frozen). `σ²` tracks the per-sample
-//!   second moment around `μ`: `σ² ← (1−r)σ² + r(std² + (mean − μ)²)`.
+//! - **Adaptation**: after warm-up, [`adapt`](Baseline::adapt) is called for every
+//!   window, after its features were taken, whatever the model decides of it: the
+//!   features are then a function of the sample stream alone, so a live sensor (whose
+//!   decisions come back asynchronously) and an offline evaluation see exactly the
+//!   same vectors. It moves `μ`, `σ²`, `ws`, `bm_k` towards the window by an EMA with
+//!   rate `adapt_rate` (0 = frozen), every step bounded so that an anomaly pulls the
+//!   baseline only slowly: the mean by at most `r·3σ`, `σ²` towards the per-sample
+//!   second moment around `μ`, `min(std² + dev², 9σ²)` with `dev` the bounded mean
+//!   deviation, and `ws`, `bm_k` by at most `3r` e-folds in log space. A level change
+//!   that persists inflates `σ` by up to `1 + 8r` per window until it is absorbed;
+//!   a spike's inflation decays at `1 − r` per window.
 //! - **Cost**: `observe_sample` `O(1)` per sample; `observe_window`, `adapt` and
 //!   `features` `O(bands)` per window. Plain data, no allocation except the
 //!   returned feature `Vec`. State round-trips through [`BaselineSnapshot`].
@@ -30,6 +37,22 @@ use super::window::{WindowStats, MAX_WINDOW_LEN};
 
 /// Most bands a valid window can have; bounds allocations from band counts.
 const MAX_BANDS: usize = MAX_WINDOW_LEN / 2;
+
+/// Bound of one adaptation step, in level σ (mean) and in e-folds (spread, bands).
+pub const STEP_LIMIT: f64 = 3.0;
+
+/// One bounded EMA step of a positive scale `cur` towards `x` in log space: at most
+/// [`STEP_LIMIT`] e-folds of pull, whatever `x` is (0 and huge values included).
+fn log_step(cur: f64, x: f64, r: f64, floor: f64) -> f64 {
+    let base = sat(cur).max(floor).max(1e-12);
+    let ratio = ((x + 0.01 * base) / (1.01 * base)).ln();
+    let ratio = if ratio.is_nan() {
+        0.0
+    } else {
+        ratio.clamp(-STEP_LIMIT, STEP_LIMIT)
+    };
+    sat(base * (r * ratio).exp())
+}
 
 /// Per-sensor baseline (see module docs).
 #[derive(Clone, Debug, PartialEq)]
@@ -114,22 +137,28 @@ impl Baseline {
         Some(normalise(w, &r, self.clamp()))
     }
 
-    /// After warm-up, moves the baseline towards a window judged normal by an
-    /// EMA at `adapt_rate` (see module docs). No-op while warming up, when
-    /// frozen, or for windows with NaN fields or the wrong band count.
+    /// After warm-up, moves the baseline towards `w` by an EMA at `adapt_rate`, with every
+    /// step bounded (see module docs): a wild window moves it by at most the step of a window
+    /// [`STEP_LIMIT`] σ away, so anomalies pull it slowly while a level change that persists
+    /// is absorbed within a few tens of windows. No-op while warming up, when frozen, or for
+    /// windows with NaN fields or the wrong band count.
     pub fn adapt(&mut self, w: &WindowStats) {
         let r = self.rate();
         if !self.is_ready() || r == 0.0 || !self.usable(w) {
             return;
         }
         let s = &mut self.state;
+        let floor = 1e-6 * sat(s.level_mean).abs().max(1.0);
+        let sigma = s.level_var.max(0.0).sqrt().max(floor).min(f64::MAX / 8.0);
+        let lim = STEP_LIMIT * sigma;
         let (mean, std) = (sat(w.mean), sat(w.std).max(0.0));
-        let dev = 2.0 * (mean * 0.5 - s.level_mean * 0.5);
-        s.level_mean = ema(s.level_mean, mean, r);
-        s.level_var = ema(s.level_var, std * std + dev * dev, r);
-        s.window_std = ema(s.window_std, std, r);
+        let dev = (2.0 * (mean * 0.5 - s.level_mean * 0.5)).clamp(-lim, lim);
+        s.level_mean = sat(s.level_mean + r * dev);
+        let second = (std.min(lim) * std.min(lim) + dev * dev).min(lim * lim);
+        s.level_var = ema(s.level_var, second, r);
+        s.window_std = log_step(s.window_std, std, r, floor);
         for (bm, &mag) in s.band_means.iter_mut().zip(&w.bands) {
-            *bm = ema(*bm, sat(mag).max(0.0), r);
+            *bm = log_step(*bm, sat(mag).max(0.0), r, 1e-3 * floor);
         }
     }
 

@@ -12,7 +12,9 @@ pub mod actor;
 pub mod admission;
 pub mod baseline;
 pub mod baseline_types;
+pub mod detector;
 pub mod features;
+pub mod likelihood;
 pub mod moments;
 pub mod monotonic;
 pub mod offline;
@@ -65,21 +67,30 @@ pub struct SensorsConfig {
     pub allowed_lateness: Dur,
     /// Samples a new sensor spends learning its baseline before decisions start.
     pub warmup_samples: usize,
-    /// Rate at which the baseline follows slow drift on normal windows (0 = frozen).
+    /// Rate per window at which the baseline follows the sensor (bounded steps; 0 = frozen).
     pub baseline_adapt_rate: f64,
+    /// Decisions a new sensor spends learning its own score distribution before any can be
+    /// anomalous (see [`likelihood`]).
+    pub learn_decisions: u32,
+    /// Calibrated score (0–1, [`likelihood`]) above which a decision is anomalous; 0.5 means
+    /// the recent scores sit where this sensor's history puts one chance in 10⁵.
+    pub threshold: f32,
     /// Most sensors with a live actor; samples of further sensors are rejected.
     pub max_sensors: usize,
     /// A sensor without samples for this long is stopped (its baseline is kept).
     pub idle_timeout: Dur,
-    /// Minimum spacing (event time) of two alerts of one sensor, across episodes; alerts
-    /// within it are suppressed and counted (see [`storm`]).
-    pub alert_cooldown: Dur,
-    /// While an episode lasts, a reminder alert this often (event time); `0s` = never.
-    pub alert_repeat: Dur,
+    /// Minimum spacing of two alerts of one sensor, across episodes, in the sensor's own
+    /// samples (a silence counts the samples it stood for); alerts within it are suppressed
+    /// and counted (see [`storm`]).
+    pub alert_cooldown: u32,
+    /// While an episode lasts, a reminder alert every this many of the sensor's samples;
+    /// 0 = never.
+    pub alert_repeat: u32,
     /// Consecutive normal decisions that end an episode (hysteresis).
     pub episode_end: u32,
-    /// An episode also ends when the sensor made no decision for this long (event time).
-    pub episode_gap: Dur,
+    /// An episode also ends when the sensor made no decision for this many of its own
+    /// sample intervals (a silence, measured against its typical interval).
+    pub episode_gap: u32,
     /// Send a raw troubleshooting window (the window before the alert and `raw_after`
     /// samples after it) with every alert.
     pub raw_on_alert: bool,
@@ -94,14 +105,16 @@ impl Default for SensorsConfig {
             hop: 16,
             bands: 4,
             allowed_lateness: Dur::secs(2),
-            warmup_samples: 600,
-            baseline_adapt_rate: 0.002,
+            warmup_samples: 128,
+            baseline_adapt_rate: 0.02,
+            learn_decisions: 16,
+            threshold: 0.5,
             max_sensors: 10_000,
             idle_timeout: Dur::secs(600),
-            alert_cooldown: Dur::secs(30),
-            alert_repeat: Dur::secs(600),
+            alert_cooldown: 256,
+            alert_repeat: 0,
             episode_end: 3,
-            episode_gap: Dur::secs(300),
+            episode_gap: 256,
             raw_on_alert: true,
             raw_after: 64,
         }
@@ -150,11 +163,20 @@ impl SensorsConfig {
             "sensors.idle_timeout",
             "must be at least 1s",
         )?;
-        let repeat = self.alert_repeat.get();
         check(
-            repeat.is_zero() || repeat >= self.alert_cooldown.get(),
+            self.threshold.is_finite() && self.threshold >= 0.0,
+            "sensors.threshold",
+            "must be a finite number >= 0 (calibrated scores are 0-1)",
+        )?;
+        check(
+            self.learn_decisions <= 1_000_000,
+            "sensors.learn_decisions",
+            "must be at most 1000000",
+        )?;
+        check(
+            self.alert_repeat == 0 || self.alert_repeat >= self.alert_cooldown,
             "sensors.alert_repeat",
-            "must be 0s (no reminders) or at least sensors.alert_cooldown",
+            "must be 0 (no reminders) or at least sensors.alert_cooldown",
         )?;
         check(
             (1..=10_000).contains(&self.episode_end),
@@ -162,21 +184,25 @@ impl SensorsConfig {
             "must be between 1 and 10000 decisions",
         )?;
         check(
-            self.episode_gap.get().as_secs() >= 1,
+            self.episode_gap >= 1,
             "sensors.episode_gap",
-            "must be at least 1s",
+            "must be at least 1 sample interval",
         )
     }
 
-    /// The alert gate's settings for each sensor actor.
+    /// The alert gate's settings for each sensor actor, in the sensor's own samples.
     pub fn gate_config(&self) -> storm::GateConfig {
-        let ms = |d: &Dur| i64::try_from(d.get().as_millis()).unwrap_or(i64::MAX);
         storm::GateConfig {
-            cooldown_ms: ms(&self.alert_cooldown),
-            repeat_ms: ms(&self.alert_repeat),
+            cooldown: i64::from(self.alert_cooldown),
+            repeat: i64::from(self.alert_repeat),
             episode_end: self.episode_end,
-            gap_ms: ms(&self.episode_gap),
+            gap: i64::from(self.episode_gap),
         }
+    }
+
+    /// The score calibration's settings for each sensor actor.
+    pub fn likelihood_config(&self) -> likelihood::LikelihoodConfig {
+        detector::likelihood_config(self.learn_decisions)
     }
 
     /// The window configuration for each sensor actor.

@@ -3,13 +3,15 @@
 //!
 //! # Semantics
 //!
-//! All per-sensor timing is **event time**: the end timestamp of the decided window. A replay
-//! or a backfill therefore alerts exactly like the live data it reproduces, whatever the speed
-//! it is published at. The sensor hands its decisions over in window order
-//! ([`super::order`]), and the gate does not rely on it: each decision keeps its own time, so
-//! a sensor's alerts are in event-time order and at least `alert_cooldown` apart by their
-//! window ends (a decision older than the sensor's last alert never alerts), and the silence
-//! of `episode_gap` is measured from the newest decision seen.
+//! All per-sensor timing is the **sensor's own clock**: the count of its samples, where a
+//! silence counts the samples its typical interval says it stood for
+//! ([`super::tracker::Tracker::clock`]). A 5-minute sensor and a 100 Hz one therefore get the
+//! same behaviour per sample, and a replay or a backfill alerts exactly like the live data it
+//! reproduces, whatever the speed it is published at. The sensor hands its decisions over in
+//! window order ([`super::order`]), and the gate does not rely on it: each decision keeps its
+//! own time, so a sensor's alerts are in clock order and at least `alert_cooldown` apart (a
+//! decision older than the sensor's last alert never alerts), and the silence of
+//! `episode_gap` is measured from the newest decision seen.
 //!
 //! - **Episode**: a run of anomalous decisions of one sensor. It opens at an anomalous
 //!   decision when none is open, and ends after `episode_end` consecutive normal decisions
@@ -96,21 +98,33 @@ pub enum Verdict {
     Suppress(Suppressed),
 }
 
-/// The gate's settings, in ms of event time.
+/// The gate's settings, in units of the sensor clock the caller passes to
+/// [`AlertGate::decide`] (the sensor's own samples, live and in evaluation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GateConfig {
     /// Minimum spacing of two alerts of the sensor.
-    pub cooldown_ms: i64,
+    pub cooldown: i64,
     /// Reminder period inside an episode; 0 = no reminders.
-    pub repeat_ms: i64,
+    pub repeat: i64,
     /// Consecutive normal decisions that end an episode.
     pub episode_end: u32,
     /// A silence (no decision) longer than this ends an episode.
-    pub gap_ms: i64,
+    pub gap: i64,
+}
+
+/// When a decision happened: on the sensor clock (the gate's spacing) and in event time
+/// (the episode start an alert reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    /// Sensor clock (the sensor's own samples).
+    pub clock: i64,
+    /// Event time (ms) of the decision's window end.
+    pub ts: i64,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct Episode {
+    /// Event time (ms) of the first anomalous decision.
     start: i64,
     decisions: u64,
     normal_run: u32,
@@ -145,12 +159,13 @@ impl AlertGate {
         }
     }
 
-    /// Decides on one decision at event time `now` (ms); `cap` is asked only when everything
-    /// else allows an alert, and consumes a unit of the global cap when it returns true.
-    pub fn decide(&mut self, now: i64, anomalous: bool, cap: impl FnOnce() -> bool) -> Verdict {
+    /// Decides on one decision made at `at`; `cap` is asked only when everything else allows
+    /// an alert, and consumes a unit of the global cap when it returns true.
+    pub fn decide(&mut self, at: At, anomalous: bool, cap: impl FnOnce() -> bool) -> Verdict {
+        let now = at.clock;
         if self
             .last_decision
-            .is_some_and(|t| now.saturating_sub(t) > self.cfg.gap_ms)
+            .is_some_and(|t| now.saturating_sub(t) > self.cfg.gap)
         {
             self.episode = None;
         }
@@ -166,23 +181,23 @@ impl AlertGate {
         }
         self.anomalous += 1;
         let ep = self.episode.get_or_insert(Episode {
-            start: now,
+            start: at.ts,
             decisions: 0,
             normal_run: 0,
             last_alert: None,
         });
-        ep.start = ep.start.min(now);
+        ep.start = ep.start.min(at.ts);
         ep.decisions += 1;
         ep.normal_run = 0;
         let wants = match ep.last_alert {
             None => true,
-            Some(t) => self.cfg.repeat_ms > 0 && now.saturating_sub(t) >= self.cfg.repeat_ms,
+            Some(t) => self.cfg.repeat > 0 && now.saturating_sub(t) >= self.cfg.repeat,
         };
         let reason = if !wants {
             Some(Suppressed::Duplicate)
         } else if self
             .last_alert
-            .is_some_and(|t| now.saturating_sub(t) < self.cfg.cooldown_ms)
+            .is_some_and(|t| now.saturating_sub(t) < self.cfg.cooldown)
         {
             Some(Suppressed::Cooldown)
         } else if !cap() {

@@ -8,11 +8,22 @@ const S: i64 = 1000;
 
 fn gate() -> AlertGate {
     AlertGate::new(GateConfig {
-        cooldown_ms: 30 * S,
-        repeat_ms: 600 * S,
+        cooldown: 30 * S,
+        repeat: 600 * S,
         episode_end: 3,
-        gap_ms: 300 * S,
+        gap: 300 * S,
     })
+}
+
+/// Event time runs on its own scale (epoch ms), the clock on samples: an episode reports
+/// event time.
+const EPOCH: i64 = 1_700_000_000_000;
+
+fn at(clock: i64) -> At {
+    At {
+        clock,
+        ts: EPOCH + clock,
+    }
 }
 
 fn yes() -> bool {
@@ -25,7 +36,7 @@ fn run(g: &mut AlertGate, decisions: impl IntoIterator<Item = (i64, bool)>) -> V
     for (t, a) in decisions {
         if let Verdict::Raise {
             suppressed_before, ..
-        } = g.decide(t, a, yes)
+        } = g.decide(at(t), a, yes)
         {
             raised.push((t, suppressed_before));
         }
@@ -37,38 +48,38 @@ fn run(g: &mut AlertGate, decisions: impl IntoIterator<Item = (i64, bool)>) -> V
 fn storm_first_decision_of_an_episode_alerts_the_rest_are_duplicates() {
     let mut g = gate();
     assert_eq!(
-        g.decide(0, true, yes),
+        g.decide(at(0), true, yes),
         Verdict::Raise {
             suppressed_before: 0,
             episode: EpisodeInfo {
-                start: 0,
+                start: EPOCH,
                 decisions: 1
             }
         }
     );
     for i in 1..10 {
         assert_eq!(
-            g.decide(i * 2 * S, true, yes),
+            g.decide(at(i * 2 * S), true, yes),
             Verdict::Suppress(Suppressed::Duplicate)
         );
     }
     // Two normal decisions do not end the episode (episode_end = 3) …
-    assert_eq!(g.decide(100 * S, false, yes), Verdict::Normal);
-    assert_eq!(g.decide(102 * S, false, yes), Verdict::Normal);
+    assert_eq!(g.decide(at(100 * S), false, yes), Verdict::Normal);
+    assert_eq!(g.decide(at(102 * S), false, yes), Verdict::Normal);
     assert_eq!(
-        g.decide(104 * S, true, yes),
+        g.decide(at(104 * S), true, yes),
         Verdict::Suppress(Suppressed::Duplicate)
     );
     // … three do, and the next anomalous decision opens a new episode, which alerts.
     for i in 0..3 {
-        g.decide((106 + 2 * i) * S, false, yes);
+        g.decide(at((106 + 2 * i) * S), false, yes);
     }
     assert_eq!(
-        g.decide(120 * S, true, yes),
+        g.decide(at(120 * S), true, yes),
         Verdict::Raise {
             suppressed_before: 10,
             episode: EpisodeInfo {
-                start: 120 * S,
+                start: EPOCH + 120 * S,
                 decisions: 1
             }
         }
@@ -85,10 +96,10 @@ fn storm_reminders_every_alert_repeat_and_never_with_zero() {
     assert!(raised[1..].iter().all(|r| r.1 == 599));
 
     let mut g = AlertGate::new(GateConfig {
-        cooldown_ms: 30 * S,
-        repeat_ms: 0,
+        cooldown: 30 * S,
+        repeat: 0,
         episode_end: 3,
-        gap_ms: 300 * S,
+        gap: 300 * S,
     });
     assert_eq!(run(&mut g, (0..=1800).map(|i| (i * S, true))).len(), 1);
     assert_eq!(g.take_period(), (1801, 1800));
@@ -112,20 +123,20 @@ fn storm_flapping_sensor_alerts_at_most_once_per_cooldown() {
 #[test]
 fn storm_silence_ends_an_episode_and_a_late_decision_stays_in_its_episode() {
     let mut g = gate();
-    assert!(matches!(g.decide(0, true, yes), Verdict::Raise { .. }));
+    assert!(matches!(g.decide(at(0), true, yes), Verdict::Raise { .. }));
     // Scored out of order: still the same episode.
     assert_eq!(
-        g.decide(-5 * S, true, yes),
+        g.decide(at(-5 * S), true, yes),
         Verdict::Suppress(Suppressed::Duplicate)
     );
     // No decision for longer than the gap: a new episode.
-    match g.decide(301 * S, true, yes) {
+    match g.decide(at(301 * S), true, yes) {
         Verdict::Raise {
             suppressed_before,
             episode,
         } => {
             assert_eq!(suppressed_before, 1);
-            assert_eq!(episode.start, 301 * S);
+            assert_eq!(episode.start, EPOCH + 301 * S);
         }
         v => panic!("{v:?}"),
     }
@@ -134,22 +145,22 @@ fn storm_silence_ends_an_episode_and_a_late_decision_stays_in_its_episode() {
 #[test]
 fn storm_out_of_order_decisions_never_alert_inside_the_cooldown() {
     let mut g = gate();
-    assert!(matches!(g.decide(0, true, yes), Verdict::Raise { .. }));
+    assert!(matches!(g.decide(at(0), true, yes), Verdict::Raise { .. }));
     for t in [31, 32, 33, 40] {
-        assert_eq!(g.decide(t * S, false, yes), Verdict::Normal);
+        assert_eq!(g.decide(at(t * S), false, yes), Verdict::Normal);
     }
     // Scored late: a new episode, but its window ends 29 s after the last alert.
     assert_eq!(
-        g.decide(29 * S, true, yes),
+        g.decide(at(29 * S), true, yes),
         Verdict::Suppress(Suppressed::Cooldown)
     );
     // An earlier window of the same episode moves its start back.
     assert_eq!(
-        g.decide(41 * S, true, yes),
+        g.decide(at(41 * S), true, yes),
         Verdict::Raise {
             suppressed_before: 1,
             episode: EpisodeInfo {
-                start: 29 * S,
+                start: EPOCH + 29 * S,
                 decisions: 2
             }
         }
@@ -160,26 +171,26 @@ fn storm_out_of_order_decisions_never_alert_inside_the_cooldown() {
 fn storm_cap_refusal_is_counted_and_the_episode_keeps_wanting_its_alert() {
     let mut g = gate();
     assert_eq!(
-        g.decide(0, true, || false),
+        g.decide(at(0), true, || false),
         Verdict::Suppress(Suppressed::Cap)
     );
     assert_eq!(
-        g.decide(S, true, || false),
+        g.decide(at(S), true, || false),
         Verdict::Suppress(Suppressed::Cap)
     );
     assert_eq!(
-        g.decide(2 * S, true, yes),
+        g.decide(at(2 * S), true, yes),
         Verdict::Raise {
             suppressed_before: 2,
             episode: EpisodeInfo {
-                start: 0,
+                start: EPOCH,
                 decisions: 3
             }
         }
     );
     // The cap is not asked (nor consumed) for a duplicate.
     assert_eq!(
-        g.decide(3 * S, true, || panic!("cap asked for a duplicate")),
+        g.decide(at(3 * S), true, || panic!("cap asked for a duplicate")),
         Verdict::Suppress(Suppressed::Duplicate)
     );
     // A summary takes what no alert carried; the next alert starts from zero.
@@ -207,7 +218,7 @@ fn storm_many_sensors_share_one_cap() {
     let mut raised = 0;
     let mut suppressed = 0;
     for g in gates.iter_mut() {
-        match g.decide(0, true, || cap.allow()) {
+        match g.decide(at(0), true, || cap.allow()) {
             Verdict::Raise { .. } => raised += 1,
             Verdict::Suppress(Suppressed::Cap) => suppressed += 1,
             v => panic!("{v:?}"),
@@ -221,7 +232,7 @@ fn storm_many_sensors_share_one_cap() {
     for g in gates.iter_mut() {
         if let Verdict::Raise {
             suppressed_before, ..
-        } = g.decide(60 * S, true, || cap.allow())
+        } = g.decide(at(60 * S), true, || cap.allow())
         {
             carried += suppressed_before;
         }

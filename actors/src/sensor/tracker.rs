@@ -2,9 +2,11 @@
 //! sensor actor, training (`offline`) and evaluation, so all three see exactly the same
 //! features.
 //!
-//! Design constraints: constant work per sample (the window's); the baseline learns only
-//! during warm-up from samples and windows, and afterwards only through [`Tracker::adapt`],
-//! which the caller invokes for windows it judged normal.
+//! Design constraints: constant work per sample (the window's); the baseline learns from
+//! samples and windows during warm-up, and afterwards follows every window once its
+//! features are taken (bounded steps, see [`super::baseline`]). Features are therefore a
+//! function of the accepted sample stream alone: they never wait for, or depend on, a
+//! decision, so the live actor and `edgegw eval` compute the same vectors.
 
 use super::baseline::{Baseline, BaselineSnapshot};
 use super::window::{Rejection, Sample, Window, WindowConfigError, WindowStats};
@@ -26,7 +28,21 @@ pub enum Step {
 pub struct Tracker {
     window: Window,
     baseline: Baseline,
+    /// The sensor's clock: accepted samples, plus the samples a silence stood for.
+    clock: i64,
+    /// Newest accepted timestamp.
+    last_ts: Option<i64>,
+    /// Typical interval between samples, ms (EMA of the gaps, each capped at 4× the current
+    /// estimate so a silence does not inflate it); 0 until two samples were seen.
+    interval_ms: f64,
 }
+
+/// A gap longer than this many typical intervals is a silence: the clock counts the samples
+/// it stood for.
+const SILENCE: f64 = 4.0;
+
+/// Most samples one silence can add to the clock (a sensor back after a year).
+const MAX_SILENCE_SAMPLES: f64 = 1e7;
 
 impl Tracker {
     /// A tracker for `cfg`, resuming `saved` baseline if given.
@@ -41,12 +57,48 @@ impl Tracker {
         Ok(Self {
             window: Window::new(cfg.window_config())?,
             baseline,
+            clock: 0,
+            last_ts: None,
+            interval_ms: 0.0,
         })
+    }
+
+    /// The sensor's clock after the newest sample: the samples it has sent, where a silence
+    /// longer than 4 typical intervals counts the samples it stood for. Alert spacing,
+    /// reminders and episode gaps are measured on it, so they scale with each sensor's own
+    /// sampling interval.
+    pub fn clock(&self) -> i64 {
+        self.clock
+    }
+
+    /// The typical interval between samples, ms (0 until known).
+    pub fn interval_ms(&self) -> f64 {
+        self.interval_ms
+    }
+
+    fn tick(&mut self, ts: i64) {
+        let mut step = 1.0;
+        if let Some(last) = self.last_ts {
+            let gap = ts.saturating_sub(last) as f64;
+            if gap > 0.0 {
+                if self.interval_ms > 0.0 && gap > SILENCE * self.interval_ms {
+                    step = (gap / self.interval_ms).round().min(MAX_SILENCE_SAMPLES);
+                }
+                self.interval_ms = if self.interval_ms > 0.0 {
+                    0.95 * self.interval_ms + 0.05 * gap.min(SILENCE * self.interval_ms)
+                } else {
+                    gap
+                };
+            }
+        }
+        self.last_ts = Some(self.last_ts.map_or(ts, |l| l.max(ts)));
+        self.clock = self.clock.saturating_add(step as i64);
     }
 
     /// Takes one sample; a rejection leaves everything unchanged.
     pub fn push(&mut self, s: Sample) -> Result<Step, Rejection> {
         let stats = self.window.push(s)?;
+        self.tick(s.ts);
         let warming = !self.baseline.is_ready();
         if warming {
             self.baseline.observe_sample(s.v);
@@ -62,15 +114,12 @@ impl Tracker {
                 Step::Accepted
             });
         }
-        Ok(match self.baseline.features(&stats) {
+        let features = self.baseline.features(&stats);
+        self.baseline.adapt(&stats);
+        Ok(match features {
             Some(f) => Step::Ready(stats, f),
             None => Step::Accepted,
         })
-    }
-
-    /// Lets the baseline follow a window judged normal.
-    pub fn adapt(&mut self, stats: &WindowStats) {
-        self.baseline.adapt(stats);
     }
 
     /// The learned baseline, for persistence.
