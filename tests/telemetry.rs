@@ -154,14 +154,14 @@ fn the_alert_log_line_carries_the_trace_id_of_its_uplink_message() {
     let mut logged: Vec<Value> = Vec::new();
     wait_until(
         Duration::from_secs(120),
-        "an `Alert raised.` log line",
+        "an `Alert raised.` log line of the shifted sensor",
         || {
             logged = gw
                 .log_json()
                 .into_iter()
                 .filter(|l| l["message"] == "Alert raised.")
                 .collect();
-            !logged.is_empty()
+            logged.iter().any(|l| l["sensor"] == shifted.as_str())
         },
     );
     // The line is written at commit, before the publish: wait for each logged message upstream.
@@ -180,12 +180,13 @@ fn the_alert_log_line_carries_the_trace_id_of_its_uplink_message() {
                 .all(|l| upstream.contains_key(l["id"].as_str().unwrap()))
         },
     );
+    // A quiet sensor may raise a false alert of its own: what matters here is that every
+    // logged alert is the message upstream.
     for line in &logged {
         let msg = &upstream[line["id"].as_str().unwrap()];
         assert_eq!(line["level"], "INFO", "{line}");
         assert_eq!(line["trace_id"], msg["trace_id"], "{line} vs {msg}");
         assert_eq!(line["sensor"], msg["sensor"], "{line} vs {msg}");
-        assert_eq!(line["sensor"], shifted.as_str(), "{line}");
         assert_eq!(line["score"], msg["score"], "{line} vs {msg}");
         assert_eq!(line["threshold"], msg["threshold"], "{line} vs {msg}");
         assert_eq!(line["model"], msg["model"]["name"], "{line} vs {msg}");

@@ -3,12 +3,56 @@
 //! Design constraints: rumqttd runs its servers on threads of its own and only logs a bind
 //! failure, so the address is probed first and the broker is declared up only once a TCP
 //! connection to it succeeds. It lives as long as the process (rumqttd has no shutdown).
+//!
+//! The broker keeps one bounded in-memory log per subscription filter; a subscriber that falls
+//! further behind than the log holds (the gateway's ingest, when sensors publish faster than
+//! it decides) has its read cursor moved past what it never read, while every publisher got
+//! its PUBACK. rumqttd reports the jump but not how much it skipped, so the broker's own
+//! meters are kept here: how many messages were appended to each of the ingest filters. The
+//! difference to what ingest received, once traffic is still, is the loss (see
+//! [`crate::ingest::account`]).
 
 use crate::config::BrokerConfig;
-use rumqttd::{Broker, Config, ConnectionSettings, RouterConfig, ServerSettings};
+use rumqttd::{
+    Broker, Config, ConnectionSettings, Meter, MetricType, RouterConfig, ServerSettings,
+};
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// How often rumqttd pushes its meters and alerts, seconds.
+pub const METER_PERIOD_S: u64 = 1;
+
+/// The embedded broker's account of the ingest filters, from its meters and alerts.
+#[derive(Debug, Default)]
+pub struct BrokerAccount {
+    appended: AtomicU64,
+    cursor_jumps: AtomicU64,
+}
+
+impl BrokerAccount {
+    /// Messages appended to the logs of the ingest filters (what the broker accepted for
+    /// ingest), as of the last meter push.
+    pub fn appended(&self) -> u64 {
+        self.appended.load(Ordering::Relaxed)
+    }
+
+    /// Times a reader of an ingest filter had its cursor moved past messages it had not read.
+    pub fn cursor_jumps(&self) -> u64 {
+        self.cursor_jumps.load(Ordering::Relaxed)
+    }
+}
+
+/// A running embedded broker.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its account of the ingest filters.
+    pub account: Arc<BrokerAccount>,
+}
 
 /// Why the embedded broker did not start.
 #[derive(Debug, thiserror::Error)]
@@ -26,8 +70,9 @@ pub enum BrokerError {
     NotUp(SocketAddr),
 }
 
-/// Starts the broker on `cfg.bind`; returns the address it listens on.
-pub fn start(cfg: &BrokerConfig) -> Result<SocketAddr, BrokerError> {
+/// Starts the broker on `cfg.bind`, accounting for the subscription filters `ingest` (exactly
+/// as ingest subscribes them).
+pub fn start(cfg: &BrokerConfig, ingest: &[String]) -> Result<Embedded, BrokerError> {
     let addr = cfg.bind;
     let probe = TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
     let addr = probe
@@ -69,12 +114,20 @@ pub fn start(cfg: &BrokerConfig) -> Result<SocketAddr, BrokerError> {
         console: None,
         bridge: None,
         prometheus: None,
-        metrics: None,
+        metrics: Some(metric_periods()),
     };
+    let mut broker = Broker::new(config);
+    let account = Arc::new(BrokerAccount::default());
+    let meters = broker.meters().map_err(|e| not_started(addr, e))?;
+    let alerts = broker.alerts().map_err(|e| not_started(addr, e))?;
+    let (acc, filters) = (account.clone(), ingest.to_vec());
+    std::thread::Builder::new()
+        .name("broker-meters".into())
+        .spawn(move || watch(&meters, &alerts, &acc, &filters))
+        .map_err(|source| BrokerError::Bind { addr, source })?;
     std::thread::Builder::new()
         .name("embedded-broker".into())
         .spawn(move || {
-            let mut broker = Broker::new(config);
             if let Err(e) = broker.start() {
                 tracing::error!(message = "Embedded broker stopped.", error = %e);
             }
@@ -83,9 +136,67 @@ pub fn start(cfg: &BrokerConfig) -> Result<SocketAddr, BrokerError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(addr);
+            return Ok(Embedded { addr, account });
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(BrokerError::NotUp(addr))
+}
+
+/// Meters and alerts every [`METER_PERIOD_S`]. `MetricSettings` has no public constructor;
+/// its serde form is its documented configuration.
+fn metric_periods() -> HashMap<MetricType, rumqttd::MetricSettings> {
+    let every = serde_json::json!({ "push_interval": METER_PERIOD_S });
+    [MetricType::Meters, MetricType::Alerts]
+        .into_iter()
+        .filter_map(|t| Some((t, serde_json::from_value(every.clone()).ok()?)))
+        .collect()
+}
+
+fn not_started(addr: SocketAddr, e: impl std::fmt::Display) -> BrokerError {
+    BrokerError::Bind {
+        addr,
+        source: std::io::Error::other(e.to_string()),
+    }
+}
+
+/// Adds up the broker's meters and alerts for the ingest filters, for as long as the broker
+/// runs. rumqttd's links offer only a non-blocking receive to a plain thread; a push comes
+/// once a period, so polling at a fraction of it costs nothing.
+fn watch(
+    meters: &rumqttd::meters::MetersLink,
+    alerts: &rumqttd::alerts::AlertsLink,
+    account: &BrokerAccount,
+    filters: &[String],
+) {
+    loop {
+        let mut idle = true;
+        while let Ok(batch) = meters.recv() {
+            idle = false;
+            for m in batch {
+                if let Meter::Subscription(filter, s) = m {
+                    if filters.contains(&filter) {
+                        account
+                            .appended
+                            .fetch_add(s.count as u64, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        while let Ok(batch) = alerts.recv() {
+            idle = false;
+            // The alert's kind is not nameable outside rumqttd; its serde form is
+            // `{"CursorJump": {"filter": …, "lost": …}}`.
+            for a in batch {
+                let kind = serde_json::to_value(&a.kind).unwrap_or_default();
+                let filter = kind["CursorJump"]["filter"].as_str();
+                if filter.is_some_and(|f| filters.iter().any(|x| x == f)) {
+                    account.cursor_jumps.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        if idle {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }

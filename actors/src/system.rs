@@ -51,6 +51,8 @@ pub struct Gateway {
     join: JoinHandle<()>,
     /// Reads the instruments once a second for the figures of `/status`.
     figures: AbortOnDrop,
+    /// Reconciles the embedded broker's meters with ingest (messages it dropped).
+    ingest_account: Option<AbortOnDrop>,
 }
 
 /// A task that ends with its owner (a dropped `JoinHandle` would leave it running).
@@ -148,13 +150,13 @@ impl Gateway {
     ) -> Result<Gateway, StartError> {
         cfg.validate()?;
         let broker = if cfg.broker.embedded {
-            let c = cfg.broker.clone();
-            let addr = tokio::task::spawn_blocking(move || crate::broker::start(&c))
+            let (c, topics) = (cfg.broker.clone(), cfg.ingest.topics.clone());
+            let embedded = tokio::task::spawn_blocking(move || crate::broker::start(&c, &topics))
                 .await
                 .map_err(|e| StartError::Spawn(e.to_string()))??;
-            cfg.broker.bind = addr;
-            info!(message = "Embedded broker listening.", %addr);
-            Some(addr)
+            cfg.broker.bind = embedded.addr;
+            info!(message = "Embedded broker listening.", addr = %embedded.addr);
+            Some(embedded)
         } else {
             None
         };
@@ -204,17 +206,27 @@ impl Gateway {
         Self::spawn(ctx, broker).await
     }
 
-    async fn spawn(ctx: Arc<Ctx>, broker: Option<SocketAddr>) -> Result<Gateway, StartError> {
+    async fn spawn(
+        ctx: Arc<Ctx>,
+        broker: Option<crate::broker::Embedded>,
+    ) -> Result<Gateway, StartError> {
         let (root, join) = Actor::spawn(None, RootSupervisor, ctx.clone())
             .await
             .map_err(|e| StartError::Spawn(e.to_string()))?;
         let figures = AbortOnDrop(tokio::spawn(record_figures(ctx.clone())));
+        let ingest_account = broker.as_ref().map(|b| {
+            AbortOnDrop(tokio::spawn(crate::ingest::account::run(
+                ctx.clone(),
+                b.account.clone(),
+            )))
+        });
         Ok(Gateway {
             ctx,
-            broker,
+            broker: broker.map(|b| b.addr),
             root,
             join,
             figures,
+            ingest_account,
         })
     }
 
@@ -254,6 +266,7 @@ impl Gateway {
             let _ = ractor::call_t!(self.root, RootMsg::StopStage, 6000, s);
         }
         drop(self.figures);
+        drop(self.ingest_account);
         self.root.stop(Some("shutdown".into()));
         let _ = tokio::time::timeout(Duration::from_secs(5), self.join).await;
         let Some(store) = self.ctx.store.get() else {

@@ -5,6 +5,7 @@
 //! counted by reason, kept as a dead letter and logged at a limited rate; none stops the
 //! gateway. Subscriptions are renewed on every ConnAck because sessions are clean.
 
+pub mod account;
 pub mod binary;
 pub mod encode;
 pub mod parse;
