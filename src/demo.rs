@@ -53,6 +53,8 @@ struct Cloud {
     duplicates: u64,
     recent: VecDeque<String>,
     status: String,
+    /// Every alert received: (sensor, window end ms), for the closing report.
+    marks: Vec<(String, i64)>,
 }
 
 fn free_addr() -> std::io::Result<SocketAddr> {
@@ -172,7 +174,23 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         m.alerts.get(),
         m.alerts_suppressed.get()
     );
+    let window_ms = (ctx.cfg.sensors.window as f64 * 1000.0 / args.rate.max(0.001)) as i64;
+    let r = score_injected(&fleet, &c.marks, window_ms);
     println!("  anomalies injected {}", fleet.injected().len());
+    println!(
+        "  detected           {} of {} ended before the stop{}",
+        r.detected,
+        r.scored,
+        r.median_delay_ms.map_or(String::new(), |d| format!(
+            ", median delay {:.1} s after onset",
+            d as f64 / 1000.0
+        ))
+    );
+    println!(
+        "  false alerts       {} of {} (no injected anomaly on that sensor within a window)",
+        r.false_alerts,
+        c.marks.len()
+    );
     println!(
         "  cloud received     {} alerts, {} summaries, {} duplicates (deduplicated by id)",
         c.alerts, c.summaries, c.duplicates
@@ -180,6 +198,54 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     println!("  restarts           {}", restarts(&ctx));
     let _ = std::fs::remove_dir_all(&store_dir);
     Ok(())
+}
+
+/// How the alerts received matched the anomalies the fleet injected.
+struct InjectedReport {
+    /// Injected anomalies whose span (plus a window) ended before the last alert could come.
+    scored: usize,
+    /// Of those, the ones with an alert of their sensor inside the span plus one window.
+    detected: usize,
+    /// Median of (first such alert's window end − anomaly start).
+    median_delay_ms: Option<i64>,
+    /// Alerts matching no injected anomaly of their sensor.
+    false_alerts: usize,
+}
+
+/// An alert detects an anomaly of its sensor when its window ends between the anomaly's start
+/// and one window (`window_ms`) after its end: a window overlapping the span.
+fn score_injected(fleet: &Fleet, marks: &[(String, i64)], window_ms: i64) -> InjectedReport {
+    let last = marks.iter().map(|(_, t)| *t).max().unwrap_or(i64::MIN);
+    let hits = |i: usize, a: &edgegw_actors::sim::Anomaly, t: i64, s: &str| {
+        s == fleet.id(i) && t >= a.start_ms && t <= a.start_ms + a.duration_ms + window_ms
+    };
+    let mut delays = Vec::new();
+    let mut scored = 0;
+    for (i, a) in fleet.injected() {
+        if a.start_ms + a.duration_ms + window_ms > last {
+            continue;
+        }
+        scored += 1;
+        if let Some(first) = marks
+            .iter()
+            .filter(|(s, t)| hits(*i, a, *t, s))
+            .map(|(_, t)| *t)
+            .min()
+        {
+            delays.push(first - a.start_ms);
+        }
+    }
+    delays.sort_unstable();
+    let false_alerts = marks
+        .iter()
+        .filter(|(s, t)| !fleet.injected().iter().any(|(i, a)| hits(*i, a, *t, s)))
+        .count();
+    InjectedReport {
+        scored,
+        detected: delays.len(),
+        median_delay_ms: delays.get(delays.len() / 2).copied(),
+        false_alerts,
+    }
 }
 
 fn publish(client: &AsyncClient, fleet: &Fleet, out: &[(usize, i64, f64)]) {
@@ -235,6 +301,11 @@ async fn subscribe_cloud(
                     }
                     if p.topic.contains("/alerts/") {
                         c.alerts += 1;
+                        if let (Some(sensor), Some(end)) =
+                            (v["sensor"].as_str(), v["window"]["end"].as_i64())
+                        {
+                            c.marks.push((sensor.to_string(), end));
+                        }
                         let line = format!(
                             "{} score {:.3} > {:.3} (seq {})",
                             v["sensor"].as_str().unwrap_or("?"),
