@@ -65,6 +65,9 @@ pub enum BrokerError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// Its meters, alerts or threads could not be set up.
+    #[error("embedded broker: {0}")]
+    Start(String),
     /// The broker did not accept connections in time.
     #[error("embedded broker did not come up on {0}")]
     NotUp(SocketAddr),
@@ -118,13 +121,13 @@ pub fn start(cfg: &BrokerConfig, ingest: &[String]) -> Result<Embedded, BrokerEr
     };
     let mut broker = Broker::new(config);
     let account = Arc::new(BrokerAccount::default());
-    let meters = broker.meters().map_err(|e| not_started(addr, e))?;
-    let alerts = broker.alerts().map_err(|e| not_started(addr, e))?;
+    let meters = broker.meters().map_err(not_started)?;
+    let alerts = broker.alerts().map_err(not_started)?;
     let (acc, filters) = (account.clone(), ingest.to_vec());
     std::thread::Builder::new()
         .name("broker-meters".into())
         .spawn(move || watch(&meters, &alerts, &acc, &filters))
-        .map_err(|source| BrokerError::Bind { addr, source })?;
+        .map_err(not_started)?;
     std::thread::Builder::new()
         .name("embedded-broker".into())
         .spawn(move || {
@@ -153,11 +156,8 @@ fn metric_periods() -> HashMap<MetricType, rumqttd::MetricSettings> {
         .collect()
 }
 
-fn not_started(addr: SocketAddr, e: impl std::fmt::Display) -> BrokerError {
-    BrokerError::Bind {
-        addr,
-        source: std::io::Error::other(e.to_string()),
-    }
+fn not_started(e: impl std::fmt::Display) -> BrokerError {
+    BrokerError::Start(e.to_string())
 }
 
 /// Adds up the broker's meters and alerts for the ingest filters, for as long as the broker
