@@ -16,6 +16,15 @@ pub const DEFAULT_TOML: &str = include_str!("../config/gateway.toml");
 /// Environment variable prefix for overrides.
 pub const ENV_PREFIX: &str = "EDGEGW_";
 
+/// [`load`] for a command that only reads the config (`eval`, `train`, `store`): the
+/// process environment's overrides; an invalid config is printed and becomes exit 2.
+pub fn load_for_command(file: Option<&Path>) -> Result<GatewayConfig, std::process::ExitCode> {
+    load(file, std::env::vars()).map_err(|e| {
+        eprintln!("error: invalid config: {e}");
+        std::process::ExitCode::from(2)
+    })
+}
+
 /// Loads `file` (or only the defaults) with overrides from `env`, and validates.
 pub fn load(
     file: Option<&Path>,

@@ -38,10 +38,7 @@ pub struct Where {
 }
 
 fn store_config(w: &Where) -> Result<StoreConfig, ExitCode> {
-    let cfg = config::load(w.config.as_deref(), std::env::vars()).map_err(|e| {
-        eprintln!("error: invalid config: {e}");
-        ExitCode::from(2)
-    })?;
+    let cfg = config::load_for_command(w.config.as_deref())?;
     let mut sc = cfg.store;
     if let Some(p) = &w.path {
         sc.path = p.clone();

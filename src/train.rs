@@ -70,12 +70,9 @@ pub enum ModelCmd {
 }
 
 pub fn train(a: TrainArgs) -> ExitCode {
-    let cfg = match config::load(a.config.as_deref(), std::env::vars()) {
+    let cfg = match config::load_for_command(a.config.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: invalid config: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let (series, source) = if a.csv.is_empty() {
         let s = sim::normal_series(a.sim_sensors, a.sim_samples, a.sim_rate, a.seed);

@@ -149,12 +149,9 @@ fn windows_of(
 
 /// Runs `edgegw eval`.
 pub fn eval(a: EvalArgs) -> ExitCode {
-    let cfg = match config::load(a.config.as_deref(), std::env::vars()) {
+    let cfg = match config::load_for_command(a.config.as_deref()) {
         Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: invalid config: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
     let labels = if a.labels == "columns" {
         None
