@@ -11,7 +11,6 @@
 //! for bit); one window scored at a time, in window order, exactly as the live sensor
 //! applies its decisions.
 
-use crate::model::fallback::FallbackRule;
 use crate::model::Scorer;
 use crate::sensor::detector::Detector;
 use crate::sensor::storm::{At, Verdict};
@@ -80,7 +79,7 @@ pub fn run_series(
 ) -> Result<SeriesRun, WindowConfigError> {
     let mut tracker = Tracker::new(cfg, None)?;
     let mut detector = Detector::new(cfg);
-    let fallback = Scorer::Fallback(FallbackRule::default(), scorer.feature_names().to_vec());
+    let fallback = Scorer::fallback(scorer.feature_names().to_vec());
     let mut out = SeriesRun::default();
     for (ts, v) in samples {
         out.first_ts = Some(out.first_ts.map_or(ts, |t| t.min(ts)));
