@@ -92,6 +92,7 @@ pub fn run_series(
                 continue;
             }
         };
+        let novelty = tracker.take_novelty();
         let rows = [features];
         let (raw, threshold) = match scorer.score_batch(&rows) {
             Ok(s) if s.len() == 1 => (s[0], scorer.threshold()),
@@ -109,6 +110,7 @@ pub fn run_series(
             },
             raw,
             threshold,
+            novelty,
             |_| cfg.threshold,
             || true,
         );

@@ -186,6 +186,7 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
             features,
             stats,
             clock: st.tracker.clock(),
+            novelty: st.tracker.take_novelty(),
             stamps: Stamps {
                 received: batch.received,
                 handled,
@@ -262,6 +263,7 @@ fn on_scored(st: &mut SensorState, s: Scored) {
         },
         s.score,
         s.threshold,
+        s.req.novelty,
         |score| {
             ctx.feedback
                 .decide(sensor, end_ts, score, ctx.cfg.sensors.threshold)
@@ -310,6 +312,7 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     body.insert("threshold".into(), json!(round(d.threshold as f64)));
     body.insert("confidence".into(), json!(round(d.confidence as f64)));
     body.insert("model_score".into(), json!(round(s.score as f64)));
+    body.insert("novelty".into(), json!(round(d.novelty as f64)));
     body.insert(
         "model".into(),
         json!({"name": s.model.name, "version": s.model.version, "sha256": s.model.sha256}),

@@ -1,11 +1,13 @@
 //! A sensor's decisions: a model score in, a calibrated verdict out.
 //!
-//! Purpose: the one place where a raw model score becomes a decision, shared by the live
-//! sensor actor and `edgegw eval`, so an evaluation judges exactly what `run` would do. The
-//! score is calibrated against the sensor's own score history ([`super::likelihood`]), the
-//! threshold (`sensors.threshold`, or a feedback override) applies to the calibrated score,
-//! and the alert gate ([`super::storm`]) turns anomalous decisions into alerts or counted
-//! suppressions.
+//! Purpose: the one place where a window's evidence becomes a decision, shared by the live
+//! sensor actor and `edgegw eval`, so an evaluation judges exactly what `run` would do. Two
+//! calibrated scores meet here: the pooled model's, calibrated against the sensor's own
+//! score history ([`super::likelihood`]), and the sensor's novelty, the distance of its
+//! recent course to everything it did before, calibrated the same way
+//! ([`super::novelty`]). The decision's score is the higher of the two; the threshold
+//! (`sensors.threshold`, or a feedback override) applies to it, and the alert gate
+//! ([`super::storm`]) turns anomalous decisions into alerts or counted suppressions.
 //!
 //! Design constraints: pure and O(1) per decision; spacing runs on the sensor's own clock
 //! (samples, see [`super::tracker::Tracker::clock`]), passed in with the event time; decisions must be fed in window order.
@@ -17,8 +19,13 @@ use super::SensorsConfig;
 /// One decision.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Decision {
-    /// The calibrated score (0–1) the threshold applies to.
+    /// The calibrated score (0–1) the threshold applies to: the higher of `model` and
+    /// `novelty`.
     pub score: f32,
+    /// The model's score, calibrated (0–1).
+    pub model: f32,
+    /// The sensor's novelty, calibrated (0–1).
+    pub novelty: f32,
     /// The likelihood that the window is unusual for this sensor (0–1).
     pub confidence: f32,
     /// The threshold applied.
@@ -33,6 +40,9 @@ impl Decision {
         self.verdict != Verdict::Normal
     }
 }
+
+/// Decades of the novelty's tail probability spanning its calibrated score.
+const NOVELTY_DECADES: f64 = super::novelty::DECADES;
 
 /// One sensor's calibration and alert gate.
 #[derive(Debug, Clone)]
@@ -50,8 +60,8 @@ impl Detector {
         }
     }
 
-    /// Decides on the window ending at `at` with model score `raw`
-    /// (`model_threshold` is the model's own, which scales the calibration floor).
+    /// Decides on the window ending at `at` with model score `raw` (`model_threshold` is
+    /// the model's own, which scales the calibration floor) and calibrated `novelty`.
     /// `threshold` maps the calibrated score to the threshold in force (it may record the
     /// score); `cap` is the global alert cap, asked only when an alert would be raised.
     pub fn decide(
@@ -59,15 +69,25 @@ impl Detector {
         at: At,
         raw: f32,
         model_threshold: f32,
+        novelty: f32,
         threshold: impl FnOnce(f32) -> f32,
         cap: impl FnOnce() -> bool,
     ) -> Decision {
         let c = self.likelihood.update(raw, model_threshold);
-        let t = threshold(c.score);
-        let verdict = self.gate.decide(at, c.score > t, cap);
+        let novelty = if novelty.is_finite() {
+            novelty.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let score = c.score.max(novelty);
+        let novelty_likelihood = 1.0 - 10f64.powf(-NOVELTY_DECADES * f64::from(novelty));
+        let t = threshold(score);
+        let verdict = self.gate.decide(at, score > t, cap);
         Decision {
-            score: c.score,
-            confidence: c.likelihood as f32,
+            score,
+            model: c.score,
+            novelty,
+            confidence: c.likelihood.max(novelty_likelihood) as f32,
             threshold: t,
             verdict,
         }

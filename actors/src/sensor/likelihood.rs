@@ -19,7 +19,8 @@
 //!   wobble a 100σ event).
 //! - `z = (short − m)/σ`, tail `q = Q(z)` (the standard normal upper tail, in log space so
 //!   it never underflows); `likelihood = 1 − q`; the calibrated score is
-//!   `min(1, −log10(q)/10)`, HTM's log-likelihood scale: 0.5 means `q = 1e-5`.
+//!   `min(1, −log10(q)/d)` with `d` = [`LikelihoodConfig::decades`]; at the model's 10,
+//!   HTM's log-likelihood scale, 0.5 means `q = 1e-5`.
 //! - The first [`LikelihoodConfig::learn`] decisions only learn: score 0.
 //!
 //! Design constraints: O(1) per decision, a few dozen bytes per sensor, no allocation;
@@ -42,6 +43,8 @@ pub struct LikelihoodConfig {
     pub min_spread: f64,
     /// The share of the model's threshold added to raw scores before the logarithm.
     pub floor_share: f64,
+    /// Decades of `q` that span the calibrated score from 0 to 1.
+    pub decades: f64,
 }
 
 impl Default for LikelihoodConfig {
@@ -52,6 +55,7 @@ impl Default for LikelihoodConfig {
             horizon: 1000,
             min_spread: 0.3,
             floor_share: 0.1,
+            decades: 10.0,
         }
     }
 }
@@ -61,7 +65,7 @@ impl Default for LikelihoodConfig {
 pub struct Calibrated {
     /// `1 − q`: how sure the sensor's own history makes us that this is unusual (0–1).
     pub likelihood: f64,
-    /// `min(1, −log10(q)/10)`: the score thresholds apply to (0–1).
+    /// `min(1, −log10(q)/decades)`: the score thresholds apply to (0–1).
     pub score: f32,
 }
 
@@ -112,7 +116,8 @@ impl Likelihood {
         let out = if self.n >= u64::from(self.cfg.learn) {
             let z = (short - self.mean) / sd;
             let ln_q = ln_upper_tail(z);
-            let score = (-ln_q / std::f64::consts::LN_10 / 10.0).clamp(0.0, 1.0);
+            let score =
+                (-ln_q / std::f64::consts::LN_10 / self.cfg.decades.max(1e-3)).clamp(0.0, 1.0);
             Calibrated {
                 likelihood: 1.0 - ln_q.exp(),
                 score: score as f32,

@@ -17,6 +17,7 @@ pub mod features;
 pub mod likelihood;
 pub mod moments;
 pub mod monotonic;
+pub mod novelty;
 pub mod offline;
 pub mod order;
 pub mod percentile;

@@ -9,6 +9,7 @@
 //! decision, so the live actor and `edgegw eval` compute the same vectors.
 
 use super::baseline::{Baseline, BaselineSnapshot};
+use super::novelty::{Novelty, NoveltyConfig};
 use super::window::{Rejection, Sample, Window, WindowConfigError, WindowStats};
 use super::SensorsConfig;
 
@@ -28,6 +29,8 @@ pub enum Step {
 pub struct Tracker {
     window: Window,
     baseline: Baseline,
+    /// How new the sensor's course is (learned from every accepted sample, warm-up included).
+    novelty: Novelty,
     /// The sensor's clock: accepted samples, plus the samples a silence stood for.
     clock: i64,
     /// Newest accepted timestamp.
@@ -57,6 +60,7 @@ impl Tracker {
         Ok(Self {
             window: Window::new(cfg.window_config())?,
             baseline,
+            novelty: Novelty::new(NoveltyConfig::default()),
             clock: 0,
             last_ts: None,
             interval_ms: 0.0,
@@ -99,6 +103,7 @@ impl Tracker {
     pub fn push(&mut self, s: Sample) -> Result<Step, Rejection> {
         let stats = self.window.push(s)?;
         self.tick(s.ts);
+        self.novelty.observe(s.v);
         let warming = !self.baseline.is_ready();
         if warming {
             self.baseline.observe_sample(s.v);
@@ -120,6 +125,12 @@ impl Tracker {
             Some(f) => Step::Ready(stats, f),
             None => Step::Accepted,
         })
+    }
+
+    /// The highest calibrated novelty (0–1) since the previous call: taken with each
+    /// window's features, for its decision.
+    pub fn take_novelty(&mut self) -> f32 {
+        self.novelty.take()
     }
 
     /// The learned baseline, for persistence.

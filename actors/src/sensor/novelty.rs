@@ -1,0 +1,299 @@
+//! How new the sensor's recent course is, against everything it did before.
+//!
+//! Purpose: most anomalies in real series (NAB's machine failures, outages, traffic and
+//! tweet bursts, cloud metrics) are the sensor doing something it has not done before: a
+//! level it has never held, a drop it never made, a ramp faster than any earlier one. The
+//! pooled model judges a window's features against what normal windows look like in
+//! general; this judges the sensor's last few dozen samples against its own history, which
+//! is what makes a daily cycle, a spiky count or a flat line normal *for that sensor*.
+//!
+//! # Method
+//! - The course is the mean of each [`NoveltyConfig::segment`] samples; the sensor's
+//!   *context* is its last [`NoveltyConfig::segments`] segment means (32 samples at the
+//!   defaults), in the sensor's own units.
+//! - A memory holds the last [`NoveltyConfig::memory`] contexts (one per segment, so
+//!   2 048 samples at the defaults), each entering it only once it no longer overlaps the
+//!   current one, so the context is never compared with itself.
+//! - At the end of each segment the distance to the nearest remembered context (root mean
+//!   square over the segments) is divided by the sensor's *span*: its range over the first
+//!   [`NoveltyConfig::learn`] samples, widened afterwards by only a share
+//!   ([`NoveltyConfig::range_rate`]) of each excursion beyond it. A fixed scale is what
+//!   makes this work: if an outburst widened the scale, it would shrink its own distance
+//!   and every later one.
+//! - The distance is calibrated against the sensor's own distances with the same
+//!   [`Likelihood`] the model score uses (log scale, floor [`NoveltyConfig::floor`] spans,
+//!   so that a flat or perfectly repeating signal, whose distances are all ~0, cannot turn
+//!   a rounding wobble into a 100σ event), on its own scale ([`DECADES`]).
+//! - [`Novelty::take`] hands the highest calibrated score since the previous call to the
+//!   next decision (the window hop is longer than a segment).
+//!
+//! Design constraints: O(memory × segments) per segment and two adds per sample; a fixed
+//! footprint (`memory × segments` `f32`, 16 KiB at the defaults); deterministic: a function
+//! of the accepted samples alone, so `run` and `edgegw eval` agree bit for bit.
+
+use super::likelihood::{Likelihood, LikelihoodConfig};
+
+/// Decades of the tail probability that span the calibrated score: 0.5 (the default
+/// `sensors.threshold`) means `q ≈ 3 %`, where the model's scale asks for `1e-5`. The
+/// nearest-neighbour distance is heavy-tailed (a busy signal keeps meeting contexts a
+/// little outside its memory), so its normal-tail `q` overstates how rare a distance is;
+/// this scale is the one setting of the detector that was chosen on NAB's score
+/// (docs/detection.md).
+pub const DECADES: f64 = 3.0;
+
+/// Most segments a context may have.
+pub const MAX_SEGMENTS: usize = 64;
+
+/// Tunables of a [`Novelty`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NoveltyConfig {
+    /// Samples per segment.
+    pub segment: usize,
+    /// Segments per context (1 ..= [`MAX_SEGMENTS`]).
+    pub segments: usize,
+    /// Contexts remembered.
+    pub memory: usize,
+    /// Samples over which the span is learned in full.
+    pub learn: u64,
+    /// Share of an excursion beyond the span that widens it, once learned.
+    pub range_rate: f64,
+    /// Distance floor of the calibration, in spans.
+    pub floor: f32,
+    /// Calibration of the distances.
+    pub likelihood: LikelihoodConfig,
+}
+
+impl Default for NoveltyConfig {
+    fn default() -> Self {
+        Self {
+            segment: 4,
+            segments: 8,
+            memory: 512,
+            learn: 200,
+            range_rate: 0.01,
+            floor: 0.03,
+            likelihood: LikelihoodConfig {
+                learn: 32,
+                short: 1,
+                horizon: 3000,
+                min_spread: 0.3,
+                floor_share: 1.0,
+                decades: DECADES,
+            },
+        }
+    }
+}
+
+/// One sensor's novelty (see module docs).
+#[derive(Debug, Clone)]
+pub struct Novelty {
+    cfg: NoveltyConfig,
+    /// Samples seen.
+    n: u64,
+    lo: f64,
+    hi: f64,
+    /// The open segment.
+    seg_sum: f64,
+    seg_n: usize,
+    /// The last `2 × segments` segment means, a ring: the newest `segments` are the
+    /// context, the older ones the context that enters the memory next.
+    course: Vec<f64>,
+    course_head: usize,
+    course_len: usize,
+    /// Remembered contexts, `segments` values each, a ring.
+    memory: Vec<f32>,
+    memory_head: usize,
+    memory_len: usize,
+    likelihood: Likelihood,
+    /// Highest calibrated score since the last [`Novelty::take`].
+    pending: f32,
+}
+
+impl Novelty {
+    /// A novelty with nothing learned.
+    pub fn new(cfg: NoveltyConfig) -> Self {
+        let cfg = NoveltyConfig {
+            segment: cfg.segment.max(1),
+            segments: cfg.segments.clamp(1, MAX_SEGMENTS),
+            memory: cfg.memory.max(1),
+            ..cfg
+        };
+        Self {
+            n: 0,
+            lo: f64::INFINITY,
+            hi: f64::NEG_INFINITY,
+            seg_sum: 0.0,
+            seg_n: 0,
+            course: vec![0.0; 2 * cfg.segments],
+            course_head: 0,
+            course_len: 0,
+            memory: vec![0.0; cfg.memory * cfg.segments],
+            memory_head: 0,
+            memory_len: 0,
+            likelihood: Likelihood::new(cfg.likelihood),
+            pending: 0.0,
+            cfg,
+        }
+    }
+
+    /// Takes the next accepted sample.
+    pub fn observe(&mut self, v: f64) {
+        if !v.is_finite() {
+            return;
+        }
+        self.widen(v);
+        self.n = self.n.saturating_add(1);
+        self.seg_sum += v;
+        self.seg_n += 1;
+        if self.seg_n < self.cfg.segment {
+            return;
+        }
+        let mean = self.seg_sum / self.seg_n as f64;
+        self.seg_sum = 0.0;
+        self.seg_n = 0;
+        let k = self.cfg.segments;
+        self.course[self.course_head] = mean;
+        self.course_head = (self.course_head + 1) % (2 * k);
+        self.course_len = (self.course_len + 1).min(2 * k);
+        if self.course_len < k {
+            return;
+        }
+        let d = self.nearest();
+        let c = self.likelihood.update(d, self.cfg.floor);
+        if self.n >= self.cfg.learn {
+            self.pending = self.pending.max(c.score);
+        }
+        if self.course_len == 2 * k {
+            self.remember();
+        }
+    }
+
+    /// The highest calibrated score (0–1) since the previous call.
+    pub fn take(&mut self) -> f32 {
+        std::mem::take(&mut self.pending)
+    }
+
+    /// The span the distances are measured in.
+    pub fn span(&self) -> f64 {
+        (self.hi - self.lo).max(0.0)
+    }
+
+    fn widen(&mut self, v: f64) {
+        let rate = if self.n < self.cfg.learn {
+            1.0
+        } else {
+            self.cfg.range_rate
+        };
+        if !self.lo.is_finite() {
+            (self.lo, self.hi) = (v, v);
+        } else if v < self.lo {
+            self.lo += rate * (v - self.lo);
+        } else if v > self.hi {
+            self.hi += rate * (v - self.hi);
+        }
+    }
+
+    /// The segment mean `back` segments before the newest (0 = the newest).
+    fn course_at(&self, back: usize) -> f64 {
+        let len = self.course.len();
+        self.course[(self.course_head + len - 1 - back) % len]
+    }
+
+    /// Distance from the context to the nearest remembered one, in spans.
+    fn nearest(&self) -> f32 {
+        let k = self.cfg.segments;
+        if self.memory_len == 0 {
+            return 0.0;
+        }
+        let mut buf = [0f32; MAX_SEGMENTS];
+        let context = &mut buf[..k];
+        for (i, c) in context.iter_mut().enumerate() {
+            *c = self.course_at(k - 1 - i) as f32;
+        }
+        let best = self.memory[..self.memory_len * k]
+            .chunks_exact(k)
+            .map(|m| {
+                m.iter()
+                    .zip(context.iter())
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f32>()
+            })
+            .fold(f32::INFINITY, f32::min);
+        let span = self.span().max(1e-9);
+        ((f64::from(best) / k as f64).sqrt() / span) as f32
+    }
+
+    /// Moves the context before the current one into the memory.
+    fn remember(&mut self) {
+        let k = self.cfg.segments;
+        let at = self.memory_head * k;
+        for i in 0..k {
+            self.memory[at + i] = self.course_at(2 * k - 1 - i) as f32;
+        }
+        self.memory_head = (self.memory_head + 1) % self.cfg.memory;
+        self.memory_len = (self.memory_len + 1).min(self.cfg.memory);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(values: impl IntoIterator<Item = f64>) -> Vec<f32> {
+        let mut n = Novelty::new(NoveltyConfig::default());
+        values
+            .into_iter()
+            .map(|v| {
+                n.observe(v);
+                n.take()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_flat_or_repeating_signal_is_never_new() {
+        // A constant sits at the median of its own distances: q = 0.5.
+        let flat = run((0..5000).map(|_| 3.0));
+        let worst = flat.iter().copied().fold(0.0, f32::max);
+        assert!(worst <= 0.11, "{worst}");
+        let daily = run((0..10_000).map(|i| 10.0 + 5.0 * (i as f64 * 0.05).sin()));
+        let worst = daily[1000..].iter().copied().fold(0.0, f32::max);
+        assert!(worst < 0.3, "{worst}");
+    }
+
+    #[test]
+    fn a_level_never_held_before_is_new() {
+        let series = (0..4000).map(|i| {
+            let base = 10.0 + ((i * 7919) % 13) as f64 * 0.1;
+            if (3000..3100).contains(&i) {
+                base + 4.0
+            } else {
+                base
+            }
+        });
+        let s = run(series);
+        let before = s[1000..3000].iter().copied().fold(0.0, f32::max);
+        let during = s[3000..3040].iter().copied().fold(0.0, f32::max);
+        assert!(before < 0.3, "{before}");
+        assert!(during > 0.8, "{during}");
+    }
+
+    #[test]
+    fn the_context_is_the_newest_segments_and_memory_the_older_ones() {
+        let cfg = NoveltyConfig {
+            segment: 1,
+            segments: 2,
+            memory: 3,
+            ..NoveltyConfig::default()
+        };
+        let mut n = Novelty::new(cfg);
+        for v in [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0] {
+            n.observe(v);
+        }
+        // Context (6, 7); contexts (1, 2) … (4, 5) entered the memory as each stopped
+        // overlapping the current one, and (4, 5) took the oldest's place.
+        assert_eq!((n.course_at(1), n.course_at(0)), (6.0, 7.0));
+        assert_eq!(n.memory_len, 3);
+        assert_eq!(&n.memory[..], &[4.0, 5.0, 2.0, 3.0, 3.0, 4.0][..]);
+    }
+}
