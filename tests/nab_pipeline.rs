@@ -128,9 +128,11 @@ fn check(files: &[PathBuf]) {
                 .map(|(_, v)| v)
                 .sum::<f64>()
     };
-    wait_until(Duration::from_secs(300), "every row ingested or refused", || {
-        arrived() >= samples as f64
-    });
+    wait_until(
+        Duration::from_secs(300),
+        "every row ingested or refused",
+        || arrived() >= samples as f64,
+    );
     settle(&gw, gw.metric("edgegw_samples_ingested_total"));
     // Nothing was lost on the way in or held back on the way out: every row was decided on
     // or refused, and every alert raised reached the uplink.
@@ -156,7 +158,11 @@ fn check(files: &[PathBuf]) {
     let live = eval(files, &["--alerts", captured.to_str().unwrap()]);
     let offline = eval(files, &[]);
     let alerts: usize = offline.values().map(Vec::len).sum();
-    println!("{} files, {samples} samples, {alerts} alerts offline, {} on the uplink", files.len(), lines.len());
+    println!(
+        "{} files, {samples} samples, {alerts} alerts offline, {} on the uplink",
+        files.len(),
+        lines.len()
+    );
     // The comparison proves something only if there were alerts to compare.
     assert!(alerts > 0, "no file raised an alert");
     assert_eq!(live, offline);
@@ -164,7 +170,10 @@ fn check(files: &[PathBuf]) {
 
 #[test]
 fn replayed_nab_files_raise_the_alerts_eval_computes() {
-    let files: Vec<PathBuf> = FILES.iter().map(|f| corpus().join("data").join(f)).collect();
+    let files: Vec<PathBuf> = FILES
+        .iter()
+        .map(|f| corpus().join("data").join(f))
+        .collect();
     check(&files);
 }
 

@@ -21,7 +21,8 @@
 //!   makes this work: if an outburst widened the scale, it would shrink its own distance
 //!   and every later one.
 //! - The distance is calibrated against the sensor's own distances with the same
-//!   [`Likelihood`] the model score uses (log scale, floor [`NoveltyConfig::floor`] spans,
+//!   [`Likelihood`] the model score uses (the mean of the last two log distances against
+//!   their long-run distribution, floor [`NoveltyConfig::floor`] spans,
 //!   so that a flat or perfectly repeating signal, whose distances are all ~0, cannot turn
 //!   a rounding wobble into a 100σ event), on its own scale ([`DECADES`]).
 //! - [`Novelty::take`] hands the highest calibrated score since the previous call to the
@@ -74,7 +75,7 @@ impl Default for NoveltyConfig {
             floor: 0.03,
             likelihood: LikelihoodConfig {
                 learn: 32,
-                short: 1,
+                short: 2,
                 horizon: 3000,
                 min_spread: 0.3,
                 floor_share: 1.0,
