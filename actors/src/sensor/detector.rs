@@ -1,4 +1,4 @@
-//! A sensor's decisions: a model score in, a calibrated verdict out.
+//! A sensor's decisions: a model score and the sensor's novelty in, a calibrated verdict out.
 //!
 //! Purpose: the one place where a window's evidence becomes a decision, shared by the live
 //! sensor actor and `edgegw eval`, so an evaluation judges exactly what `run` would do. Two
