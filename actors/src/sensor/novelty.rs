@@ -11,9 +11,13 @@
 //! - The course is the mean of each [`NoveltyConfig::segment`] samples; the sensor's
 //!   *context* is its last [`NoveltyConfig::segments`] segment means (32 samples at the
 //!   defaults), in the sensor's own units.
-//! - A memory holds the last [`NoveltyConfig::memory`] contexts (one per segment, so
-//!   2 048 samples at the defaults), each entering it only once it no longer overlaps the
-//!   current one, so the context is never compared with itself.
+//! - A recent memory holds the last [`NoveltyConfig::memory`] contexts (one per segment:
+//!   1 024 samples at the defaults), each entering it only once it no longer overlaps the
+//!   current one, so the context is never compared with itself. An archive keeps every
+//!   [`NoveltyConfig::archive_every`]-th context leaving it, [`NoveltyConfig::archive`] of
+//!   them (8 192 samples further back at the defaults): a cycle longer than the recent
+//!   memory is still known, while a noise-free periodic signal keeps the dense coverage of
+//!   its recent past that makes each phase an exact match.
 //! - At the end of each segment the distance to the nearest remembered context (root mean
 //!   square over the segments) is divided by the sensor's *span*: its range over the first
 //!   [`NoveltyConfig::learn`] samples, widened afterwards by only a share
@@ -28,8 +32,9 @@
 //! - [`Novelty::take`] hands the highest calibrated score since the previous call to the
 //!   next decision (the window hop is longer than a segment).
 //!
-//! Design constraints: O(memory × segments) per segment and two adds per sample; a fixed
-//! footprint (`memory × segments` `f32`, 16 KiB at the defaults); deterministic: a function
+//! Design constraints: O((memory + archive) × segments) per segment and two adds per sample;
+//! a fixed footprint (`(memory + archive) × segments` `f32`, 16 KiB at the defaults);
+//! deterministic: a function
 //! of the accepted samples alone, so `run` and `edgegw eval` agree bit for bit.
 
 use super::likelihood::{Likelihood, LikelihoodConfig};
@@ -52,8 +57,13 @@ pub struct NoveltyConfig {
     pub segment: usize,
     /// Segments per context (1 ..= [`MAX_SEGMENTS`]).
     pub segments: usize,
-    /// Contexts remembered.
+    /// Recent contexts remembered, every one.
     pub memory: usize,
+    /// Older contexts remembered: every [`NoveltyConfig::archive_every`]-th context leaving
+    /// the recent memory.
+    pub archive: usize,
+    /// See [`NoveltyConfig::archive`].
+    pub archive_every: u64,
     /// Samples over which the span is learned in full.
     pub learn: u64,
     /// Share of an excursion beyond the span that widens it, once learned.
@@ -69,7 +79,9 @@ impl Default for NoveltyConfig {
         Self {
             segment: 4,
             segments: 8,
-            memory: 512,
+            memory: 256,
+            archive: 256,
+            archive_every: 8,
             learn: 200,
             range_rate: 0.01,
             floor: 0.03,
@@ -101,10 +113,12 @@ pub struct Novelty {
     course: Vec<f64>,
     course_head: usize,
     course_len: usize,
-    /// Remembered contexts, `segments` values each, a ring.
-    memory: Vec<f32>,
-    memory_head: usize,
-    memory_len: usize,
+    /// Recent contexts.
+    memory: Ring,
+    /// Older contexts.
+    archive: Ring,
+    /// Contexts that left the recent memory.
+    evicted: u64,
     likelihood: Likelihood,
     /// Highest calibrated score since the last [`Novelty::take`].
     pending: f32,
@@ -117,6 +131,7 @@ impl Novelty {
             segment: cfg.segment.max(1),
             segments: cfg.segments.clamp(1, MAX_SEGMENTS),
             memory: cfg.memory.max(1),
+            archive_every: cfg.archive_every.max(1),
             ..cfg
         };
         Self {
@@ -128,9 +143,9 @@ impl Novelty {
             course: vec![0.0; 2 * cfg.segments],
             course_head: 0,
             course_len: 0,
-            memory: vec![0.0; cfg.memory * cfg.segments],
-            memory_head: 0,
-            memory_len: 0,
+            memory: Ring::new(cfg.memory, cfg.segments),
+            archive: Ring::new(cfg.archive, cfg.segments),
+            evicted: 0,
             likelihood: Likelihood::new(cfg.likelihood),
             pending: 0.0,
             cfg,
@@ -203,7 +218,7 @@ impl Novelty {
     /// Distance from the context to the nearest remembered one, in spans.
     fn nearest(&self) -> f32 {
         let k = self.cfg.segments;
-        if self.memory_len == 0 {
+        if self.memory.len == 0 {
             return 0.0;
         }
         let mut buf = [0f32; MAX_SEGMENTS];
@@ -211,15 +226,10 @@ impl Novelty {
         for (i, c) in context.iter_mut().enumerate() {
             *c = self.course_at(k - 1 - i) as f32;
         }
-        let best = self.memory[..self.memory_len * k]
-            .chunks_exact(k)
-            .map(|m| {
-                m.iter()
-                    .zip(context.iter())
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f32>()
-            })
-            .fold(f32::INFINITY, f32::min);
+        let best = self
+            .memory
+            .nearest(context)
+            .min(self.archive.nearest(context));
         let span = self.span().max(1e-9);
         ((f64::from(best) / k as f64).sqrt() / span) as f32
     }
@@ -227,12 +237,69 @@ impl Novelty {
     /// Moves the context before the current one into the memory.
     fn remember(&mut self) {
         let k = self.cfg.segments;
-        let at = self.memory_head * k;
-        for i in 0..k {
-            self.memory[at + i] = self.course_at(2 * k - 1 - i) as f32;
+        let mut buf = [0f32; MAX_SEGMENTS];
+        let context = &mut buf[..k];
+        for (i, c) in context.iter_mut().enumerate() {
+            *c = self.course_at(2 * k - 1 - i) as f32;
         }
-        self.memory_head = (self.memory_head + 1) % self.cfg.memory;
-        self.memory_len = (self.memory_len + 1).min(self.cfg.memory);
+        if let Some(old) = self.memory.push(context) {
+            self.evicted += 1;
+            if self.evicted % self.cfg.archive_every == 0 {
+                self.archive.push(&old[..k]);
+            }
+        }
+    }
+}
+
+/// A fixed ring of contexts of `k` values.
+#[derive(Debug, Clone)]
+struct Ring {
+    data: Vec<f32>,
+    k: usize,
+    cap: usize,
+    head: usize,
+    len: usize,
+}
+
+impl Ring {
+    fn new(cap: usize, k: usize) -> Self {
+        Self {
+            data: vec![0.0; cap * k],
+            k,
+            cap,
+            head: 0,
+            len: 0,
+        }
+    }
+
+    /// Stores `context`; returns the one it replaced, if the ring was full.
+    fn push(&mut self, context: &[f32]) -> Option<[f32; MAX_SEGMENTS]> {
+        if self.cap == 0 {
+            return None;
+        }
+        let slot = &mut self.data[self.head * self.k..(self.head + 1) * self.k];
+        let old = (self.len == self.cap).then(|| {
+            let mut o = [0f32; MAX_SEGMENTS];
+            o[..self.k].copy_from_slice(slot);
+            o
+        });
+        slot.copy_from_slice(context);
+        self.head = (self.head + 1) % self.cap;
+        self.len = (self.len + 1).min(self.cap);
+        old
+    }
+
+    /// Smallest squared distance from `context` to a stored one (`∞` when empty).
+    fn nearest(&self, context: &[f32]) -> f32 {
+        self.data[..self.len * self.k]
+            .chunks_exact(self.k)
+            .map(|m| {
+                m.iter()
+                    .zip(context)
+                    .map(|(a, b)| (a - b) * (a - b))
+                    .sum::<f32>()
+            })
+            .fold(f32::INFINITY, f32::min)
     }
 }
 
@@ -294,7 +361,31 @@ mod tests {
         // Context (6, 7); contexts (1, 2) … (4, 5) entered the memory as each stopped
         // overlapping the current one, and (4, 5) took the oldest's place.
         assert_eq!((n.course_at(1), n.course_at(0)), (6.0, 7.0));
-        assert_eq!(n.memory_len, 3);
-        assert_eq!(&n.memory[..], &[4.0, 5.0, 2.0, 3.0, 3.0, 4.0][..]);
+        assert_eq!(n.memory.len, 3);
+        assert_eq!(&n.memory.data[..], &[4.0, 5.0, 2.0, 3.0, 3.0, 4.0][..]);
+        assert_eq!(n.archive.len, 0);
+    }
+
+    #[test]
+    fn every_nth_context_leaving_the_memory_is_archived() {
+        let cfg = NoveltyConfig {
+            segment: 1,
+            segments: 1,
+            memory: 2,
+            archive: 2,
+            archive_every: 2,
+            ..NoveltyConfig::default()
+        };
+        let mut n = Novelty::new(cfg);
+        for v in 1..=9 {
+            n.observe(f64::from(v));
+        }
+        // Remembered 1 ..= 8 (each once the next one is current); 1 … 6 left the memory and
+        // the 2nd, 4th and 6th of those (2, 4, 6) went to the archive, 6 replacing 2.
+        assert_eq!(&n.memory.data[..], &[7.0, 8.0][..]);
+        assert_eq!(&n.archive.data[..], &[6.0, 4.0][..]);
+        // A context met long ago is still known: the archive answers for it.
+        assert_eq!(n.archive.nearest(&[4.0]), 0.0);
+        assert_eq!(n.memory.nearest(&[4.0]), 9.0);
     }
 }
