@@ -9,8 +9,8 @@
 //!
 //! # Method
 //! - The course is the mean of each [`NoveltyConfig::segment`] samples; the sensor's
-//!   *context* is its last [`NoveltyConfig::segments`] segment means (32 samples at the
-//!   defaults), in the sensor's own units.
+//!   *context* is its last [`SEGMENTS`] segment means (32 samples at the defaults), in the
+//!   sensor's own units.
 //! - A recent memory holds the last [`NoveltyConfig::memory`] contexts (one per segment:
 //!   1 024 samples at the defaults), each entering it only once it no longer overlaps the
 //!   current one, so the context is never compared with itself. An archive keeps every
@@ -32,8 +32,9 @@
 //! - [`Novelty::take`] hands the highest calibrated score since the previous call to the
 //!   next decision (the window hop is longer than a segment).
 //!
-//! Design constraints: O((memory + archive) × segments) per segment and two adds per sample;
-//! a fixed footprint (`(memory + archive) × segments` `f32`, 16 KiB at the defaults);
+//! Design constraints: O((memory + archive) × [`SEGMENTS`]) per segment, a fixed-size
+//! loop the compiler vectorises, and two adds per sample; a fixed footprint
+//! (`(memory + archive) × SEGMENTS` `f32`, 16 KiB at the defaults);
 //! deterministic: a function
 //! of the accepted samples alone, so `run` and `edgegw eval` agree bit for bit.
 
@@ -47,16 +48,18 @@ use super::likelihood::{Likelihood, LikelihoodConfig};
 /// (docs/detection.md).
 pub const DECADES: f64 = 3.0;
 
-/// Most segments a context may have.
-pub const MAX_SEGMENTS: usize = 64;
+/// Segments per context. Fixed, so that a context is an array and the nearest-context scan
+/// compiles to straight-line vector code.
+pub const SEGMENTS: usize = 8;
+
+/// A context: [`SEGMENTS`] segment means.
+type Context = [f32; SEGMENTS];
 
 /// Tunables of a [`Novelty`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NoveltyConfig {
     /// Samples per segment.
     pub segment: usize,
-    /// Segments per context (1 ..= [`MAX_SEGMENTS`]).
-    pub segments: usize,
     /// Recent contexts remembered, every one.
     pub memory: usize,
     /// Older contexts remembered: every [`NoveltyConfig::archive_every`]-th context leaving
@@ -78,7 +81,6 @@ impl Default for NoveltyConfig {
     fn default() -> Self {
         Self {
             segment: 4,
-            segments: 8,
             memory: 256,
             archive: 256,
             archive_every: 8,
@@ -108,9 +110,9 @@ pub struct Novelty {
     /// The open segment.
     seg_sum: f64,
     seg_n: usize,
-    /// The last `2 × segments` segment means, a ring: the newest `segments` are the
+    /// The last `2 × SEGMENTS` segment means, a ring: the newest `SEGMENTS` are the
     /// context, the older ones the context that enters the memory next.
-    course: Vec<f64>,
+    course: [f64; 2 * SEGMENTS],
     course_head: usize,
     course_len: usize,
     /// Recent contexts.
@@ -129,7 +131,6 @@ impl Novelty {
     pub fn new(cfg: NoveltyConfig) -> Self {
         let cfg = NoveltyConfig {
             segment: cfg.segment.max(1),
-            segments: cfg.segments.clamp(1, MAX_SEGMENTS),
             memory: cfg.memory.max(1),
             archive_every: cfg.archive_every.max(1),
             ..cfg
@@ -140,11 +141,11 @@ impl Novelty {
             hi: f64::NEG_INFINITY,
             seg_sum: 0.0,
             seg_n: 0,
-            course: vec![0.0; 2 * cfg.segments],
+            course: [0.0; 2 * SEGMENTS],
             course_head: 0,
             course_len: 0,
-            memory: Ring::new(cfg.memory, cfg.segments),
-            archive: Ring::new(cfg.archive, cfg.segments),
+            memory: Ring::new(cfg.memory),
+            archive: Ring::new(cfg.archive),
             evicted: 0,
             likelihood: Likelihood::new(cfg.likelihood),
             pending: 0.0,
@@ -167,7 +168,7 @@ impl Novelty {
         let mean = self.seg_sum / self.seg_n as f64;
         self.seg_sum = 0.0;
         self.seg_n = 0;
-        let k = self.cfg.segments;
+        let k = SEGMENTS;
         self.course[self.course_head] = mean;
         self.course_head = (self.course_head + 1) % (2 * k);
         self.course_len = (self.course_len + 1).min(2 * k);
@@ -217,87 +218,80 @@ impl Novelty {
 
     /// Distance from the context to the nearest remembered one, in spans.
     fn nearest(&self) -> f32 {
-        let k = self.cfg.segments;
-        if self.memory.len == 0 {
+        if self.memory.len() == 0 {
             return 0.0;
         }
-        let mut buf = [0f32; MAX_SEGMENTS];
-        let context = &mut buf[..k];
-        for (i, c) in context.iter_mut().enumerate() {
-            *c = self.course_at(k - 1 - i) as f32;
-        }
+        let context = self.context(0);
         let best = self
             .memory
-            .nearest(context)
-            .min(self.archive.nearest(context));
+            .nearest(&context)
+            .min(self.archive.nearest(&context));
         let span = self.span().max(1e-9);
-        ((f64::from(best) / k as f64).sqrt() / span) as f32
+        ((f64::from(best) / SEGMENTS as f64).sqrt() / span) as f32
+    }
+
+    /// The context ending `back` segments before the newest, oldest segment first.
+    fn context(&self, back: usize) -> Context {
+        std::array::from_fn(|i| self.course_at(back + SEGMENTS - 1 - i) as f32)
     }
 
     /// Moves the context before the current one into the memory.
     fn remember(&mut self) {
-        let k = self.cfg.segments;
-        let mut buf = [0f32; MAX_SEGMENTS];
-        let context = &mut buf[..k];
-        for (i, c) in context.iter_mut().enumerate() {
-            *c = self.course_at(2 * k - 1 - i) as f32;
-        }
-        if let Some(old) = self.memory.push(context) {
+        if let Some(old) = self.memory.push(self.context(SEGMENTS)) {
             self.evicted += 1;
             if self.evicted % self.cfg.archive_every == 0 {
-                self.archive.push(&old[..k]);
+                self.archive.push(old);
             }
         }
     }
 }
 
-/// A fixed ring of contexts of `k` values.
+/// A fixed ring of contexts.
 #[derive(Debug, Clone)]
 struct Ring {
-    data: Vec<f32>,
-    k: usize,
+    data: Vec<Context>,
     cap: usize,
     head: usize,
-    len: usize,
 }
 
 impl Ring {
-    fn new(cap: usize, k: usize) -> Self {
+    fn new(cap: usize) -> Self {
         Self {
-            data: vec![0.0; cap * k],
-            k,
+            data: Vec::with_capacity(cap),
             cap,
             head: 0,
-            len: 0,
         }
+    }
+
+    fn len(&self) -> usize {
+        self.data.len()
     }
 
     /// Stores `context`; returns the one it replaced, if the ring was full.
-    fn push(&mut self, context: &[f32]) -> Option<[f32; MAX_SEGMENTS]> {
+    fn push(&mut self, context: Context) -> Option<Context> {
         if self.cap == 0 {
             return None;
         }
-        let slot = &mut self.data[self.head * self.k..(self.head + 1) * self.k];
-        let old = (self.len == self.cap).then(|| {
-            let mut o = [0f32; MAX_SEGMENTS];
-            o[..self.k].copy_from_slice(slot);
-            o
-        });
-        slot.copy_from_slice(context);
+        if self.data.len() < self.cap {
+            self.data.push(context);
+            return None;
+        }
+        let old = std::mem::replace(&mut self.data[self.head], context);
         self.head = (self.head + 1) % self.cap;
-        self.len = (self.len + 1).min(self.cap);
-        old
+        Some(old)
     }
 
     /// Smallest squared distance from `context` to a stored one (`∞` when empty).
-    fn nearest(&self, context: &[f32]) -> f32 {
-        self.data[..self.len * self.k]
-            .chunks_exact(self.k)
+    fn nearest(&self, context: &Context) -> f32 {
+        self.data
+            .iter()
             .map(|m| {
-                m.iter()
-                    .zip(context)
-                    .map(|(a, b)| (a - b) * (a - b))
-                    .sum::<f32>()
+                let mut d = 0.0;
+                for i in 0..SEGMENTS {
+                    let e = m[i] - context[i];
+                    d += e * e;
+                }
+                d
             })
             .fold(f32::INFINITY, f32::min)
     }
@@ -346,46 +340,48 @@ mod tests {
         assert!(during > 0.8, "{during}");
     }
 
+    /// The context of the consecutive values ending at `end`.
+    fn ctx(end: u8) -> Context {
+        std::array::from_fn(|i| f32::from(end) - (SEGMENTS - 1 - i) as f32)
+    }
+
     #[test]
     fn the_context_is_the_newest_segments_and_memory_the_older_ones() {
         let cfg = NoveltyConfig {
             segment: 1,
-            segments: 2,
             memory: 3,
             ..NoveltyConfig::default()
         };
         let mut n = Novelty::new(cfg);
-        for v in [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0] {
-            n.observe(v);
+        for v in 1..=19u8 {
+            n.observe(f64::from(v));
         }
-        // Context (6, 7); contexts (1, 2) … (4, 5) entered the memory as each stopped
-        // overlapping the current one, and (4, 5) took the oldest's place.
-        assert_eq!((n.course_at(1), n.course_at(0)), (6.0, 7.0));
-        assert_eq!(n.memory.len, 3);
-        assert_eq!(&n.memory.data[..], &[4.0, 5.0, 2.0, 3.0, 3.0, 4.0][..]);
-        assert_eq!(n.archive.len, 0);
+        // The context ends at the newest value; the contexts ending 8 … 11 entered the
+        // memory as each stopped overlapping the current one, and 11 took the oldest's place.
+        assert_eq!(n.context(0), ctx(19));
+        assert_eq!(n.memory.data, vec![ctx(11), ctx(9), ctx(10)]);
+        assert_eq!(n.archive.len(), 0);
     }
 
     #[test]
     fn every_nth_context_leaving_the_memory_is_archived() {
         let cfg = NoveltyConfig {
             segment: 1,
-            segments: 1,
             memory: 2,
             archive: 2,
             archive_every: 2,
             ..NoveltyConfig::default()
         };
         let mut n = Novelty::new(cfg);
-        for v in 1..=9 {
+        for v in 1..=21u8 {
             n.observe(f64::from(v));
         }
-        // Remembered 1 ..= 8 (each once the next one is current); 1 … 6 left the memory and
-        // the 2nd, 4th and 6th of those (2, 4, 6) went to the archive, 6 replacing 2.
-        assert_eq!(&n.memory.data[..], &[7.0, 8.0][..]);
-        assert_eq!(&n.archive.data[..], &[6.0, 4.0][..]);
+        // Remembered the contexts ending 8 … 13; 8 … 11 left the memory, and the 2nd and
+        // 4th of those (9, 11) went to the archive.
+        assert_eq!(n.memory.data, vec![ctx(12), ctx(13)]);
+        assert_eq!(n.archive.data, vec![ctx(9), ctx(11)]);
         // A context met long ago is still known: the archive answers for it.
-        assert_eq!(n.archive.nearest(&[4.0]), 0.0);
-        assert_eq!(n.memory.nearest(&[4.0]), 9.0);
+        assert_eq!(n.archive.nearest(&ctx(9)), 0.0);
+        assert_eq!(n.memory.nearest(&ctx(9)), 72.0);
     }
 }
