@@ -12,6 +12,7 @@ use criterion::{
 use edgegw_actors::ingest::{binary, parse};
 use edgegw_actors::model::{self, Scorer};
 use edgegw_actors::sensor::baseline::feature_names;
+use edgegw_actors::sensor::novelty::{Novelty, NoveltyConfig};
 use edgegw_actors::sensor::spectrum::Spectrum;
 use edgegw_actors::sensor::tracker::{Step, Tracker};
 use edgegw_actors::sensor::window::{Sample, Window, WindowConfig};
@@ -102,6 +103,24 @@ fn fft_per_hop(c: &mut Criterion) {
     g.finish();
 }
 
+/// The sensor's novelty per sample, with its memory and archive full (the nearest-context scan
+/// runs every 4th sample).
+fn novelty(c: &mut Criterion) {
+    let mut n = Novelty::new(NoveltyConfig::default());
+    let values: Vec<f64> = series(20_000).iter().map(|s| s.v).collect();
+    for &v in &values {
+        n.observe(v);
+    }
+    let mut i = 0;
+    c.bench_function("novelty_per_sample", |b| {
+        b.iter(|| {
+            n.observe(black_box(values[i % values.len()]));
+            i += 1;
+            black_box(n.take())
+        })
+    });
+}
+
 /// Window statistics normalised by the sensor's baseline into the model's feature vector.
 fn feature_vector(c: &mut Criterion) {
     let mut t = Tracker::new(&SensorsConfig::default(), None).unwrap();
@@ -161,6 +180,7 @@ criterion_group!(
     parsing,
     window_push,
     fft_per_hop,
+    novelty,
     feature_vector,
     inference
 );
