@@ -73,6 +73,12 @@ pub struct FleetOpts {
 /// it, so sensors that live on in the gateway never see its samples as late or duplicate.
 static EVENT_CLOCK: AtomicI64 = AtomicI64::new(1_700_000_000_000);
 
+/// Where each sensor's signal stands (its next sample index `k`), across fleets: a later
+/// phase continues every sensor's course where the previous one left it, so the phase change
+/// is not a discontinuity the detector would rightly flag (and alert on, 1 000 sensors at once).
+static SAMPLE_CLOCKS: std::sync::Mutex<std::collections::BTreeMap<usize, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 /// A running fleet.
 pub struct Fleet {
     stop: Arc<AtomicBool>,
@@ -151,7 +157,17 @@ impl Fleet {
                 // Event time advances 10 ms per sample from a past instant (2023), so every
                 // timestamp is valid however fast the run goes.
                 let mut ts = EVENT_CLOCK.load(Ordering::Relaxed) + 1000;
-                let (mut k, mut round) = (0u64, 0u64);
+                let mut ks: Vec<u64> = {
+                    let clocks = SAMPLE_CLOCKS.lock().unwrap_or_else(|e| e.into_inner());
+                    mine.iter().map(|s| clocks.get(s).copied().unwrap_or(0)).collect()
+                };
+                let save = |ks: &[u64]| {
+                    let mut clocks = SAMPLE_CLOCKS.lock().unwrap_or_else(|e| e.into_inner());
+                    for (s, k) in mine.iter().zip(ks) {
+                        clocks.insert(*s, *k);
+                    }
+                };
+                let mut round = 0u64;
                 let mut buf = Vec::with_capacity(per_msg * 40);
                 let mut samples = Vec::with_capacity(per_msg);
                 while !stop.load(Ordering::Relaxed)
@@ -166,23 +182,26 @@ impl Fleet {
                             tokio::time::sleep_until(start + period * i as u32 / share).await;
                         }
                         samples.clear();
+                        let k = ks[i];
                         samples.extend(
                             (0..per_msg).map(|j| sample(*s, k + j as u64, ts + j as i64 * 10)),
                         );
+                        ks[i] += per_msg as u64;
                         encode(o.format, &samples, &mut buf);
                         if client
                             .publish(topic.as_str(), QoS::AtLeastOnce, false, buf.clone())
                             .await
                             .is_err()
                         {
+                            save(&ks);
                             return;
                         }
                     }
                     ts += per_msg as i64 * 10;
                     EVENT_CLOCK.fetch_max(ts, Ordering::Relaxed);
-                    k += per_msg as u64;
                     round += 1;
                 }
+                save(&ks);
             }));
         }
         Fleet { stop, tasks }
