@@ -159,7 +159,9 @@ impl Fleet {
                 let mut ts = EVENT_CLOCK.load(Ordering::Relaxed) + 1000;
                 let mut ks: Vec<u64> = {
                     let clocks = SAMPLE_CLOCKS.lock().unwrap_or_else(|e| e.into_inner());
-                    mine.iter().map(|s| clocks.get(s).copied().unwrap_or(0)).collect()
+                    mine.iter()
+                        .map(|s| clocks.get(s).copied().unwrap_or(0))
+                        .collect()
                 };
                 let save = |ks: &[u64]| {
                     let mut clocks = SAMPLE_CLOCKS.lock().unwrap_or_else(|e| e.into_inner());
