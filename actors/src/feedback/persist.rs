@@ -142,14 +142,27 @@ mod tests {
     #[test]
     fn seen_ids_are_bounded_and_survive_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
-        // As the store opens it: no background flusher, whose thread can hold the directory's
-        // lock for a moment after the last handle is dropped and fail the reopen below.
+        // As the store opens it: no background flusher. sled's I/O pool can still hold the
+        // directory's lock for a moment after the last handle is dropped, so the reopen below
+        // waits for it (a few tries), as a restarted gateway would.
         let open = || {
-            sled::Config::new()
-                .path(dir.path())
-                .flush_every_ms(None)
-                .open()
-                .unwrap()
+            let mut tries = 0;
+            loop {
+                match sled::Config::new()
+                    .path(dir.path())
+                    .flush_every_ms(None)
+                    .open()
+                {
+                    Ok(db) => break db,
+                    Err(sled::Error::Io(e))
+                        if tries < 50 && e.to_string().contains("could not acquire lock") =>
+                    {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    Err(e) => panic!("reopen: {e}"),
+                }
+            }
         };
         {
             let db = open();

@@ -43,9 +43,9 @@ use super::likelihood::{Likelihood, LikelihoodConfig};
 /// Decades of the tail probability that span the calibrated score: 0.5 (the default
 /// `sensors.threshold`) means `q ≈ 3 %`, where the model's scale asks for `1e-5`. The
 /// nearest-neighbour distance is heavy-tailed (a busy signal keeps meeting contexts a
-/// little outside its memory), so its normal-tail `q` overstates how rare a distance is;
-/// this scale is the one setting of the detector that was chosen on NAB's score
-/// (docs/detection.md).
+/// little outside its memory), so its normal-tail `q` overstates how rare a distance is.
+/// This scale, like the other defaults of [`NoveltyConfig`], was chosen on NAB's score
+/// (docs/detection.md, "What was chosen on NAB's score").
 pub const DECADES: f64 = 3.0;
 
 /// Segments per context. Fixed, so that a context is an array and the nearest-context scan
@@ -107,6 +107,9 @@ pub struct Novelty {
     n: u64,
     lo: f64,
     hi: f64,
+    /// The first value: contexts are stored relative to it, so `f32` keeps the detail of a
+    /// signal far from zero (a pressure of 101 325 Pa varying by 0.01, a counter).
+    origin: f64,
     /// The open segment.
     seg_sum: f64,
     seg_n: usize,
@@ -139,6 +142,7 @@ impl Novelty {
             n: 0,
             lo: f64::INFINITY,
             hi: f64::NEG_INFINITY,
+            origin: 0.0,
             seg_sum: 0.0,
             seg_n: 0,
             course: [0.0; 2 * SEGMENTS],
@@ -202,7 +206,7 @@ impl Novelty {
             self.cfg.range_rate
         };
         if !self.lo.is_finite() {
-            (self.lo, self.hi) = (v, v);
+            (self.lo, self.hi, self.origin) = (v, v, v);
         } else if v < self.lo {
             self.lo += rate * (v - self.lo);
         } else if v > self.hi {
@@ -230,9 +234,10 @@ impl Novelty {
         ((f64::from(best) / SEGMENTS as f64).sqrt() / span) as f32
     }
 
-    /// The context ending `back` segments before the newest, oldest segment first.
+    /// The context ending `back` segments before the newest, oldest segment first, relative
+    /// to the origin.
     fn context(&self, back: usize) -> Context {
-        std::array::from_fn(|i| self.course_at(back + SEGMENTS - 1 - i) as f32)
+        std::array::from_fn(|i| (self.course_at(back + SEGMENTS - 1 - i) - self.origin) as f32)
     }
 
     /// Moves the context before the current one into the memory.
@@ -340,9 +345,27 @@ mod tests {
         assert!(during > 0.8, "{during}");
     }
 
-    /// The context of the consecutive values ending at `end`.
+    /// The context of the consecutive values ending at `end`, relative to the first value (1).
     fn ctx(end: u8) -> Context {
-        std::array::from_fn(|i| f32::from(end) - (SEGMENTS - 1 - i) as f32)
+        std::array::from_fn(|i| f32::from(end) - (SEGMENTS - 1 - i) as f32 - 1.0)
+    }
+
+    #[test]
+    fn a_signal_far_from_zero_keeps_its_detail() {
+        // f32 steps by 8 at 1e8: stored as they are, these contexts would all look the same.
+        let series = (0..4000).map(|i| {
+            let base = 1e8 + ((i * 7919) % 13) as f64 * 0.01;
+            if (3000..3100).contains(&i) {
+                base + 0.4
+            } else {
+                base
+            }
+        });
+        let s = run(series);
+        let before = s[1000..3000].iter().copied().fold(0.0, f32::max);
+        let during = s[3000..3040].iter().copied().fold(0.0, f32::max);
+        assert!(before < 0.3, "{before}");
+        assert!(during > 0.8, "{during}");
     }
 
     #[test]
