@@ -328,19 +328,33 @@ mod tests {
         assert!(worst < 0.3, "{worst}");
     }
 
-    #[test]
-    fn a_level_never_held_before_is_new() {
+    /// The highest score before and during a jump of `jump` held for samples 3000..3100 of
+    /// a signal at `base` with a small deterministic texture of `texture` steps.
+    fn jump_scores(base: f64, texture: f64, jump: f64) -> (f32, f32) {
         let series = (0..4000).map(|i| {
-            let base = 10.0 + ((i * 7919) % 13) as f64 * 0.1;
+            let v = base + ((i * 7919) % 13) as f64 * texture;
             if (3000..3100).contains(&i) {
-                base + 4.0
+                v + jump
             } else {
-                base
+                v
             }
         });
         let s = run(series);
-        let before = s[1000..3000].iter().copied().fold(0.0, f32::max);
-        let during = s[3000..3040].iter().copied().fold(0.0, f32::max);
+        let max = |r: std::ops::Range<usize>| s[r].iter().copied().fold(0.0, f32::max);
+        (max(1000..3000), max(3000..3040))
+    }
+
+    #[test]
+    fn a_level_never_held_before_is_new() {
+        let (before, during) = jump_scores(10.0, 0.1, 4.0);
+        assert!(before < 0.3, "{before}");
+        assert!(during > 0.8, "{during}");
+    }
+
+    #[test]
+    fn a_signal_far_from_zero_keeps_its_detail() {
+        // f32 steps by 8 at 1e8: stored as they are, these contexts would all look the same.
+        let (before, during) = jump_scores(1e8, 0.01, 0.4);
         assert!(before < 0.3, "{before}");
         assert!(during > 0.8, "{during}");
     }
@@ -348,24 +362,6 @@ mod tests {
     /// The context of the consecutive values ending at `end`, relative to the first value (1).
     fn ctx(end: u8) -> Context {
         std::array::from_fn(|i| f32::from(end) - (SEGMENTS - 1 - i) as f32 - 1.0)
-    }
-
-    #[test]
-    fn a_signal_far_from_zero_keeps_its_detail() {
-        // f32 steps by 8 at 1e8: stored as they are, these contexts would all look the same.
-        let series = (0..4000).map(|i| {
-            let base = 1e8 + ((i * 7919) % 13) as f64 * 0.01;
-            if (3000..3100).contains(&i) {
-                base + 0.4
-            } else {
-                base
-            }
-        });
-        let s = run(series);
-        let before = s[1000..3000].iter().copied().fold(0.0, f32::max);
-        let during = s[3000..3040].iter().copied().fold(0.0, f32::max);
-        assert!(before < 0.3, "{before}");
-        assert!(during > 0.8, "{during}");
     }
 
     #[test]
