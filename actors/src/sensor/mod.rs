@@ -74,8 +74,12 @@ pub struct SensorsConfig {
     /// anomalous (see [`likelihood`]).
     pub learn_decisions: u32,
     /// Calibrated score (0–1, [`likelihood`]) above which a decision is anomalous; 0.5 means
-    /// the recent scores sit where this sensor's history puts one chance in 10⁵.
+    /// the recent model scores sit where this sensor's history puts one chance in 10⁵, or its
+    /// novelty where its history puts one in ~30 ([`novelty`]).
     pub threshold: f32,
+    /// Judge each window also by the sensor's novelty, the distance of its recent course to
+    /// its own history ([`novelty`]); `false` leaves the model score alone.
+    pub novelty: bool,
     /// Most sensors with a live actor; samples of further sensors are rejected.
     pub max_sensors: usize,
     /// A sensor without samples for this long is stopped (its baseline is kept).
@@ -110,6 +114,7 @@ impl Default for SensorsConfig {
             baseline_adapt_rate: 0.02,
             learn_decisions: 16,
             threshold: 0.5,
+            novelty: true,
             max_sensors: 10_000,
             idle_timeout: Dur::secs(600),
             alert_cooldown: 256,

@@ -29,8 +29,9 @@ pub enum Step {
 pub struct Tracker {
     window: Window,
     baseline: Baseline,
-    /// How new the sensor's course is (learned from every accepted sample, warm-up included).
-    novelty: Novelty,
+    /// How new the sensor's course is (learned from every accepted sample, warm-up included);
+    /// `None` when `sensors.novelty` is off.
+    novelty: Option<Novelty>,
     /// The sensor's clock: accepted samples, plus the samples a silence stood for.
     clock: i64,
     /// Newest accepted timestamp.
@@ -60,7 +61,7 @@ impl Tracker {
         Ok(Self {
             window: Window::new(cfg.window_config())?,
             baseline,
-            novelty: Novelty::new(NoveltyConfig::default()),
+            novelty: cfg.novelty.then(|| Novelty::new(NoveltyConfig::default())),
             clock: 0,
             last_ts: None,
             interval_ms: 0.0,
@@ -103,7 +104,9 @@ impl Tracker {
     pub fn push(&mut self, s: Sample) -> Result<Step, Rejection> {
         let stats = self.window.push(s)?;
         self.tick(s.ts);
-        self.novelty.observe(s.v);
+        if let Some(n) = &mut self.novelty {
+            n.observe(s.v);
+        }
         let warming = !self.baseline.is_ready();
         if warming {
             self.baseline.observe_sample(s.v);
@@ -129,8 +132,9 @@ impl Tracker {
 
     /// The highest calibrated novelty (0–1) since the previous call: taken with each
     /// window's features, for its decision.
+    /// Always 0 when `sensors.novelty` is off.
     pub fn take_novelty(&mut self) -> f32 {
-        self.novelty.take()
+        self.novelty.as_mut().map_or(0.0, Novelty::take)
     }
 
     /// The learned baseline, for persistence.
@@ -186,5 +190,35 @@ mod tests {
         );
         let resumed = Tracker::new(&cfg, Some(t.snapshot())).unwrap();
         assert_eq!(resumed.snapshot(), t.snapshot());
+    }
+
+    #[test]
+    fn novelty_can_be_switched_off() {
+        let jump = |i: i64| {
+            if i >= 3000 {
+                50.0
+            } else {
+                10.0 + (i % 7) as f64 * 0.1
+            }
+        };
+        let highest = |novelty: bool| {
+            let cfg = SensorsConfig {
+                novelty,
+                ..SensorsConfig::default()
+            };
+            let mut t = Tracker::new(&cfg, None).unwrap();
+            (0..3200i64)
+                .map(|i| {
+                    t.push(Sample {
+                        ts: i * 100,
+                        v: jump(i),
+                    })
+                    .unwrap();
+                    t.take_novelty()
+                })
+                .fold(0.0, f32::max)
+        };
+        assert!(highest(true) > 0.8);
+        assert_eq!(highest(false), 0.0);
     }
 }
