@@ -60,24 +60,28 @@ fn rows(path: &Path) -> usize {
     std::fs::read_to_string(path).unwrap().lines().count() - 1
 }
 
+/// Runs `cmd` to its end; it must succeed (its stderr is shown otherwise).
+fn succeed(mut cmd: std::process::Command, what: &str) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `edgegw eval FILES --labels … [extra]` → per-file detections.
 fn eval(files: &[PathBuf], extra: &[&str]) -> BTreeMap<String, Vec<i64>> {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("eval.json");
-    let out = bin_command()
-        .arg("eval")
+    let mut cmd = bin_command();
+    cmd.arg("eval")
         .args(files)
         .args(["--labels", &labels(), "--json"])
         .arg(&json)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "eval {extra:?}: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(extra);
+    succeed(cmd, &format!("eval {extra:?}"));
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     v["files"]
@@ -105,19 +109,13 @@ fn check(files: &[PathBuf]) {
          [alerts]\nmax_per_minute = 1000000\n"
     ));
     let sub = Sub::start_ready(port, "edgegw/gw-01/alerts/#");
-    let replay = bin_command()
+    let mut replay = bin_command();
+    replay
         .arg("replay")
         .args(files)
         .args(["--speed", "max", "--format", "batch", "--broker", &url])
-        .args(["--connect-timeout", "60s"])
-        .output()
-        .unwrap();
-    assert!(
-        replay.status.success(),
-        "replay: {}\n{}",
-        replay.status,
-        String::from_utf8_lossy(&replay.stderr)
-    );
+        .args(["--connect-timeout", "60s"]);
+    succeed(replay, "replay");
     // Every row arrives: taken into its sensor's window, or refused by it as `eval` refuses
     // it (a few NAB files repeat a timestamp).
     let samples: usize = files.iter().map(|f| rows(f)).sum();

@@ -124,7 +124,7 @@ pub struct ScoreRequest {
     /// The sensor's clock at the window's end ([`crate::sensor::tracker::Tracker::clock`]).
     pub clock: i64,
     /// The sensor's calibrated novelty over the hop ([`crate::sensor::novelty`]).
-    pub novelty: f32,
+    pub novelty: crate::sensor::likelihood::Calibrated,
     /// When ingest received the sample that completed the window, when its sensor began on
     /// it, and when the features were ready (for the decision latency and its trace).
     pub stamps: Stamps,

@@ -12,7 +12,7 @@
 //! Design constraints: pure and O(1) per decision; spacing runs on the sensor's own clock
 //! (samples, see [`super::tracker::Tracker::clock`]), passed in with the event time; decisions must be fed in window order.
 
-use super::likelihood::{Likelihood, LikelihoodConfig};
+use super::likelihood::{Calibrated, Likelihood, LikelihoodConfig};
 use super::storm::{AlertGate, At, Verdict};
 use super::SensorsConfig;
 
@@ -41,9 +41,6 @@ impl Decision {
     }
 }
 
-/// Decades of the novelty's tail probability spanning its calibrated score.
-const NOVELTY_DECADES: f64 = super::novelty::DECADES;
-
 /// One sensor's calibration and alert gate.
 #[derive(Debug, Clone)]
 pub struct Detector {
@@ -69,25 +66,19 @@ impl Detector {
         at: At,
         raw: f32,
         model_threshold: f32,
-        novelty: f32,
+        novelty: Calibrated,
         threshold: impl FnOnce(f32) -> f32,
         cap: impl FnOnce() -> bool,
     ) -> Decision {
         let c = self.likelihood.update(raw, model_threshold);
-        let novelty = if novelty.is_finite() {
-            novelty.clamp(0.0, 1.0)
-        } else {
-            0.0
-        };
-        let score = c.score.max(novelty);
-        let novelty_likelihood = 1.0 - 10f64.powf(-NOVELTY_DECADES * f64::from(novelty));
+        let score = c.score.max(novelty.score);
         let t = threshold(score);
         let verdict = self.gate.decide(at, score > t, cap);
         Decision {
             score,
             model: c.score,
-            novelty,
-            confidence: c.likelihood.max(novelty_likelihood) as f32,
+            novelty: novelty.score,
+            confidence: c.likelihood.max(novelty.likelihood) as f32,
             threshold: t,
             verdict,
         }

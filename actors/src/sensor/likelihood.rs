@@ -69,6 +69,14 @@ pub struct Calibrated {
     pub score: f32,
 }
 
+impl Calibrated {
+    /// Nothing unusual: likelihood and score 0 (a decision still learning, or none made).
+    pub const NONE: Calibrated = Calibrated {
+        likelihood: 0.0,
+        score: 0.0,
+    };
+}
+
 /// One sensor's score distribution (see module docs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Likelihood {
@@ -123,10 +131,7 @@ impl Likelihood {
                 score: score as f32,
             }
         } else {
-            Calibrated {
-                likelihood: 0.0,
-                score: 0.0,
-            }
+            Calibrated::NONE
         };
         self.n = self.n.saturating_add(1);
         let bounded = if self.n > 1 {

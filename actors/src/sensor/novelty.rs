@@ -34,11 +34,10 @@
 //!
 //! Design constraints: O((memory + archive) × [`SEGMENTS`]) per segment, a fixed-size
 //! loop the compiler vectorises, and two adds per sample; a fixed footprint
-//! (`(memory + archive) × SEGMENTS` `f32`, 16 KiB at the defaults);
-//! deterministic: a function
-//! of the accepted samples alone, so `run` and `edgegw eval` agree bit for bit.
+//! (`(memory + archive) × SEGMENTS` `f32`, 16 KiB at the defaults); deterministic: a
+//! function of the accepted samples alone, so `run` and `edgegw eval` agree bit for bit.
 
-use super::likelihood::{Likelihood, LikelihoodConfig};
+use super::likelihood::{Calibrated, Likelihood, LikelihoodConfig};
 
 /// Decades of the tail probability that span the calibrated score: 0.5 (the default
 /// `sensors.threshold`) means `q ≈ 3 %`, where the model's scale asks for `1e-5`. The
@@ -125,8 +124,8 @@ pub struct Novelty {
     /// Contexts that left the recent memory.
     evicted: u64,
     likelihood: Likelihood,
-    /// Highest calibrated score since the last [`Novelty::take`].
-    pending: f32,
+    /// The highest calibration since the last [`Novelty::take`].
+    pending: Calibrated,
 }
 
 impl Novelty {
@@ -152,7 +151,7 @@ impl Novelty {
             archive: Ring::new(cfg.archive),
             evicted: 0,
             likelihood: Likelihood::new(cfg.likelihood),
-            pending: 0.0,
+            pending: Calibrated::NONE,
             cfg,
         }
     }
@@ -172,26 +171,25 @@ impl Novelty {
         let mean = self.seg_sum / self.seg_n as f64;
         self.seg_sum = 0.0;
         self.seg_n = 0;
-        let k = SEGMENTS;
         self.course[self.course_head] = mean;
-        self.course_head = (self.course_head + 1) % (2 * k);
-        self.course_len = (self.course_len + 1).min(2 * k);
-        if self.course_len < k {
+        self.course_head = (self.course_head + 1) % (2 * SEGMENTS);
+        self.course_len = (self.course_len + 1).min(2 * SEGMENTS);
+        if self.course_len < SEGMENTS {
             return;
         }
         let d = self.nearest();
         let c = self.likelihood.update(d, self.cfg.floor);
-        if self.n >= self.cfg.learn {
-            self.pending = self.pending.max(c.score);
+        if self.n >= self.cfg.learn && c.score > self.pending.score {
+            self.pending = c;
         }
-        if self.course_len == 2 * k {
+        if self.course_len == 2 * SEGMENTS {
             self.remember();
         }
     }
 
-    /// The highest calibrated score (0–1) since the previous call.
-    pub fn take(&mut self) -> f32 {
-        std::mem::take(&mut self.pending)
+    /// The highest calibration since the previous call ([`Calibrated::NONE`] if none).
+    pub fn take(&mut self) -> Calibrated {
+        std::mem::replace(&mut self.pending, Calibrated::NONE)
     }
 
     /// The span the distances are measured in.
@@ -312,7 +310,7 @@ mod tests {
             .into_iter()
             .map(|v| {
                 n.observe(v);
-                n.take()
+                n.take().score
             })
             .collect()
     }

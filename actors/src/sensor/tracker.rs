@@ -9,6 +9,7 @@
 //! decision, so the live actor and `edgegw eval` compute the same vectors.
 
 use super::baseline::{Baseline, BaselineSnapshot};
+use super::likelihood::Calibrated;
 use super::novelty::{Novelty, NoveltyConfig};
 use super::window::{Rejection, Sample, Window, WindowConfigError, WindowStats};
 use super::SensorsConfig;
@@ -130,11 +131,12 @@ impl Tracker {
         })
     }
 
-    /// The highest calibrated novelty (0–1) since the previous call: taken with each
-    /// window's features, for its decision.
-    /// Always 0 when `sensors.novelty` is off.
-    pub fn take_novelty(&mut self) -> f32 {
-        self.novelty.as_mut().map_or(0.0, Novelty::take)
+    /// The highest calibrated novelty since the previous call, taken with each window's
+    /// features for its decision; [`Calibrated::NONE`] when `sensors.novelty` is off.
+    pub fn take_novelty(&mut self) -> Calibrated {
+        self.novelty
+            .as_mut()
+            .map_or(Calibrated::NONE, Novelty::take)
     }
 
     /// The learned baseline, for persistence.
@@ -214,7 +216,7 @@ mod tests {
                         v: jump(i),
                     })
                     .unwrap();
-                    t.take_novelty()
+                    t.take_novelty().score
                 })
                 .fold(0.0, f32::max)
         };
