@@ -129,8 +129,7 @@ fn windows_of(
                     w.extend(labels::windows_from_columns(&f.timestamps, vals, kind));
                 }
             }
-            w.sort_unstable();
-            w.dedup();
+            let w = labels::merge_overlapping(w);
             let key = f
                 .path
                 .iter()

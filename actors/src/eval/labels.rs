@@ -28,7 +28,10 @@
 //!   next changepoint and at the end of the file. The window lies after the change, not around
 //!   it: a detector cannot react to a change before it happens.
 //!
-//! A row is labelled when its value is nonzero and not NaN.
+//! A row is labelled when its value is nonzero and not NaN. A file with several label columns
+//! (SKAB has `anomaly` and `changepoint`) gets the windows of all of them, and windows that
+//! overlap are then one window, their union ([`merge_overlapping`]): the scorer counts one
+//! window per anomaly, and a detection inside both must not be a hit and a false alert at once.
 //!
 //! Design constraints: pure functions of their inputs (no file I/O here, callers read the
 //! files); windows come out sorted by start and never overlap.
@@ -237,6 +240,20 @@ pub fn windows_from_columns(
     windows
 }
 
+/// Windows sorted by start, with every group of overlapping windows (one starts at or before
+/// another's end) replaced by its union; the result never overlaps.
+pub fn merge_overlapping(mut windows: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    windows.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::with_capacity(windows.len());
+    for (start, end) in windows {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    merged
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,5 +338,24 @@ mod tests {
             Some(ColumnKind::Anomaly)
         );
         assert_eq!(ColumnKind::from_column_name("value"), None);
+    }
+
+    #[test]
+    fn overlapping_windows_of_two_columns_become_their_union() {
+        // SKAB's layout: an anomaly run over rows 40..=60, changepoints where it starts and
+        // just after it ends; 100 rows and 2 changepoints give 5-row changepoint windows.
+        let ts: Vec<i64> = (0..100).collect();
+        let mut anomaly = vec![0.0; 100];
+        anomaly[40..=60].fill(1.0);
+        let mut change = vec![0.0; 100];
+        change[40] = 1.0;
+        change[61] = 1.0;
+        let mut all = windows_from_columns(&ts, &anomaly, ColumnKind::Anomaly);
+        all.extend(windows_from_columns(&ts, &change, ColumnKind::Changepoint));
+        assert_eq!(merge_overlapping(all), vec![(40, 60), (61, 65)]);
+        assert_eq!(
+            merge_overlapping(vec![(30, 35), (0, 10), (5, 20), (20, 25)]),
+            vec![(0, 25), (30, 35)]
+        );
     }
 }
