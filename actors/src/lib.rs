@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod model;
 pub mod mqtt;
 pub mod ratelog;
+pub mod restart;
 pub mod sensor;
 pub mod sim;
 pub mod status;

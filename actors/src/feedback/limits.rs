@@ -7,8 +7,8 @@
 //! the map; the feedback stage calls it on its timer. The clock is a parameter so tests run
 //! on governor's `FakeRelativeClock`.
 
-use super::config::FeedbackConfig;
 use super::Kind;
+use crate::config::FeedbackConfig;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::keyed::DashMapStateStore;
@@ -171,7 +171,7 @@ mod tests {
     fn idle_keys_are_cleaned_up() {
         let clock = FakeRelativeClock::default();
         let mut c = cfg();
-        c.kinds.label = super::super::config::KindLimit {
+        c.kinds.label = crate::config::KindLimit {
             rate_per_sec: 10,
             burst: 20,
         };

@@ -19,14 +19,13 @@
 //!   letter and logged (rate-limited).
 
 mod actor;
-pub mod config;
 pub mod limits;
 mod persist;
 pub mod state;
 pub mod validate;
 
+pub use crate::config::FeedbackConfig;
 pub use actor::{FeedbackActor, FeedbackMsg};
-pub use config::FeedbackConfig;
 pub use limits::Limits;
 pub use state::FeedbackShared;
 
@@ -38,43 +37,9 @@ use serde::Deserialize;
 /// Topic (under the gateway's prefix) filter of every feedback kind.
 pub const FEEDBACK_FILTER: &str = "feedback/+";
 
-/// A feedback kind (the last topic level).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// Labels a span of a sensor as `anomaly` or `normal`.
-    Label = 0,
-    /// Sets a decision threshold.
-    Threshold = 1,
-    /// Asks for the raw samples of a span.
-    RawRequest = 2,
-    /// Announces a model package (OTA).
-    Model = 3,
-}
+pub use crate::config::Kind;
 
 impl Kind {
-    /// Every kind (the `feedback/{kind}` topics of `SPEC.md`).
-    pub const ALL: [Kind; 4] = [Kind::Label, Kind::Threshold, Kind::RawRequest, Kind::Model];
-
-    /// Topic level and metric label.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Label => "label",
-            Kind::Threshold => "threshold",
-            Kind::RawRequest => "raw-request",
-            Kind::Model => "model",
-        }
-    }
-
-    /// The kind named by a topic level.
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Whether payloads of this kind name a sensor (and are limited per sensor).
-    pub fn names_sensor(self) -> bool {
-        !matches!(self, Kind::Model)
-    }
-
     /// `{kind}` metric label.
     pub fn label(self) -> KindLabel {
         KindLabel {

@@ -6,6 +6,7 @@
 //! sensor payloads. A model announcement is signed with ed25519 over [`canonical_model_bytes`].
 
 use super::Kind;
+pub use crate::config::{hex, public_key};
 use ed25519_dalek::{Signature, VerifyingKey};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -256,25 +257,6 @@ fn verify(m: &ModelAnnouncement, key: Option<&VerifyingKey>) -> Result<(), Rejec
     );
     key.verify_strict(&msg, &Signature::from_bytes(&sig))
         .map_err(|_| unauthorised("signature does not verify with feedback.model_public_key"))
-}
-
-/// Decodes hex (either case); `None` if it is not hex.
-pub fn hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| s.get(i..i + 2).and_then(|d| u8::from_str_radix(d, 16).ok()))
-        .collect()
-}
-
-/// The configured public key, or why it is unusable.
-pub fn public_key(s: &str) -> Result<VerifyingKey, String> {
-    let bytes: [u8; 32] = hex(s)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| "must be 64 hex digits (an ed25519 public key)".to_string())?;
-    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an ed25519 public key: {e}"))
 }
 
 #[cfg(test)]

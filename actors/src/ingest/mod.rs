@@ -10,9 +10,7 @@ pub mod binary;
 pub mod encode;
 pub mod parse;
 
-use crate::config::{check, ConfigError};
 use crate::ctx::Ctx;
-use crate::duration::Dur;
 use crate::flow::Permit;
 use crate::mqtt::{self, LinkEvent, ReconnectBackoff};
 use crate::ratelog::RateLog;
@@ -21,7 +19,6 @@ use crate::status::{now_ms, StageState};
 use parse::{Limits, TopicFilter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rumqttc::{AsyncClient, Event, Packet, QoS};
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -29,79 +26,6 @@ use tracing::{info, warn};
 
 /// Status condition set while the ingest broker is unreachable.
 pub const INGEST_DOWN: &str = "ingest_down";
-
-/// `[ingest]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct IngestConfig {
-    /// The local broker sensors publish to.
-    pub url: String,
-    /// Subscribed filters; each has exactly one `+` level, the sensor id.
-    pub topics: Vec<String>,
-    /// QoS of the ingest subscriptions (0 or 1).
-    pub qos: u8,
-    /// Largest payload accepted, bytes.
-    pub max_payload_bytes: usize,
-    /// Most samples in one batch payload.
-    pub max_batch_samples: usize,
-    /// How far ahead of the gateway's clock a sample timestamp may be.
-    pub max_clock_skew: Dur,
-    /// MQTT keep-alive of the ingest connection.
-    pub keep_alive: Dur,
-    /// Payload bytes read but not yet processed by their sensor; beyond this the connection
-    /// stops reading and the broker sees back-pressure (see `flow`).
-    pub max_inflight_bytes: usize,
-}
-
-impl Default for IngestConfig {
-    fn default() -> Self {
-        Self {
-            url: "mqtt://127.0.0.1:1883".into(),
-            topics: vec!["sensors/+/data".into()],
-            qos: 1,
-            max_payload_bytes: 256 * 1024,
-            max_batch_samples: 10_000,
-            max_clock_skew: Dur::secs(300),
-            keep_alive: Dur::secs(30),
-            max_inflight_bytes: 16 << 20,
-        }
-    }
-}
-
-impl IngestConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        mqtt::parse_url(&self.url).map_err(|r| ConfigError::new("ingest.url", r))?;
-        check(
-            !self.topics.is_empty(),
-            "ingest.topics",
-            "needs at least one filter",
-        )?;
-        for t in &self.topics {
-            TopicFilter::new(t).map_err(|r| ConfigError::new("ingest.topics", r))?;
-        }
-        check(self.qos <= 1, "ingest.qos", "must be 0 or 1")?;
-        check(
-            (64..=16 << 20).contains(&self.max_payload_bytes),
-            "ingest.max_payload_bytes",
-            "must be between 64 and 16777216",
-        )?;
-        check(
-            self.max_batch_samples > 0,
-            "ingest.max_batch_samples",
-            "must be greater than 0",
-        )?;
-        check(
-            self.max_inflight_bytes >= self.max_payload_bytes,
-            "ingest.max_inflight_bytes",
-            "must be at least ingest.max_payload_bytes",
-        )?;
-        check(
-            self.keep_alive.get() >= Duration::from_secs(1),
-            "ingest.keep_alive",
-            "must be at least 1s",
-        )
-    }
-}
 
 /// Messages of the ingest actor.
 #[derive(Debug)]

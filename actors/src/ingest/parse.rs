@@ -5,6 +5,7 @@
 //! than the payload's size. Unknown JSON fields are ignored (SPEC). A batch is accepted or
 //! rejected whole, so a sensor never sees half a batch.
 
+pub use crate::config::TopicFilter;
 use crate::sensor::window::Sample;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -349,61 +350,6 @@ impl<'de> Visitor<'de> for Samples<'_> {
             self.out.push(s);
         }
         Ok(())
-    }
-}
-
-/// A subscription filter with the index of its sensor level (`+`).
-#[derive(Debug, Clone)]
-pub struct TopicFilter {
-    levels: Vec<String>,
-    sensor_level: usize,
-}
-
-impl TopicFilter {
-    /// Parses `filter`; it must contain exactly one `+` (the sensor id) and may end in `#`.
-    pub fn new(filter: &str) -> Result<Self, String> {
-        let levels: Vec<String> = filter.split('/').map(str::to_string).collect();
-        let plus: Vec<usize> = levels
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| *l == "+")
-            .map(|(i, _)| i)
-            .collect();
-        if plus.len() != 1 {
-            return Err(format!(
-                "{filter:?} must contain exactly one '+' level (the sensor id)"
-            ));
-        }
-        if levels.iter().enumerate().any(|(i, l)| {
-            (l == "#" && i + 1 != levels.len()) || (l.contains(['+', '#']) && l.len() > 1)
-        }) {
-            return Err(format!("{filter:?} is not a valid MQTT topic filter"));
-        }
-        Ok(Self {
-            levels,
-            sensor_level: plus[0],
-        })
-    }
-
-    /// The sensor id if `topic` matches this filter.
-    pub fn sensor<'t>(&self, topic: &'t str) -> Option<&'t str> {
-        let mut sensor = None;
-        let mut parts = topic.split('/');
-        for (i, l) in self.levels.iter().enumerate() {
-            if l == "#" {
-                return sensor;
-            }
-            let p = parts.next()?;
-            if i == self.sensor_level {
-                sensor = Some(p);
-            } else if l != p {
-                return None;
-            }
-        }
-        if parts.next().is_some() {
-            return None;
-        }
-        sensor
     }
 }
 

@@ -184,7 +184,7 @@ impl<T> Reorder<T> {
 /// pool gives its worker up as hung (`hang_timeout` plus one hang check, a quarter of it).
 /// `max_hold` is twice `hang_timeout`, a safety net that normal operation never reaches.
 /// `max_held` is what the pool itself may hold (its queue plus one batch per worker).
-pub fn for_config<T>(cfg: &crate::inference::InferenceConfig) -> Reorder<T> {
+pub fn for_config<T>(cfg: &crate::config::InferenceConfig) -> Reorder<T> {
     Reorder::new(
         cfg.hang_timeout.get().saturating_mul(2),
         cfg.queue_capacity

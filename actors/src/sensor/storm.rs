@@ -39,12 +39,11 @@
 //! sensor actor: a restart or an idle stop loses the open episode and the suppressions not yet
 //! reported (at most one summary period's worth).
 
-use crate::config::{check, ConfigError};
+use crate::config::AlertsConfig;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
-use serde::{Deserialize, Serialize};
 use std::num::NonZeroU32;
 
 /// Why an anomalous decision did not become an alert (the `reason` label of
@@ -234,31 +233,6 @@ impl AlertGate {
     /// Whether a summary has something to report even without samples.
     pub fn has_pending(&self) -> bool {
         self.anomalous > 0 || self.pending > 0
-    }
-}
-
-/// `[alerts]`: limits across all sensors.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AlertsConfig {
-    /// Most sensor alerts per minute across all sensors (wall clock), burst the same; beyond,
-    /// alerts are suppressed and counted (`cap`). The gateway's own alerts are exempt.
-    pub max_per_minute: u32,
-}
-
-impl Default for AlertsConfig {
-    fn default() -> Self {
-        Self { max_per_minute: 60 }
-    }
-}
-
-impl AlertsConfig {
-    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        check(
-            (1..=1_000_000).contains(&self.max_per_minute),
-            "alerts.max_per_minute",
-            "must be between 1 and 1000000",
-        )
     }
 }
 

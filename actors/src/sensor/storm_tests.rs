@@ -1,6 +1,7 @@
 //! The alert gate with injected event time, and the global cap on governor's fake clock.
 
 use super::storm::*;
+use crate::config::AlertsConfig;
 use governor::clock::FakeRelativeClock;
 use std::time::Duration;
 

@@ -24,13 +24,12 @@
 //!   gateway runs without it and reopens it later ([`StoreSlot`]).
 
 mod codec;
-pub mod config;
 pub mod deadletters;
 mod group;
 pub mod raw;
 mod slot;
 
-pub use config::StoreConfig;
+pub use crate::config::StoreConfig;
 pub use group::Group;
 pub use slot::{Closed, StoreSlot};
 

@@ -2,7 +2,7 @@
 //!
 //! Design constraints: ractor restarts nothing by itself and a supervisor stops on any child
 //! exit by default, so every supervisor here implements `handle_supervisor_evt` with a
-//! [`policy::RestartPolicy`]. The tree:
+//! [`crate::config::RestartPolicy`]. The tree:
 //!
 //! ```text
 //! root ─┬─ uplink
@@ -12,8 +12,8 @@
 //!       └─ http
 //! ```
 
-pub mod policy;
 pub mod root;
 
-pub use policy::{RestartPolicy, RestartTracker, Strategy, Verdict};
+pub use crate::config::{RestartPolicy, Strategy};
+pub use crate::restart::{RestartTracker, Verdict};
 pub use root::{RootMsg, RootSupervisor, Stage};

@@ -6,12 +6,13 @@
 //! a crash loop and never an exit. Stages find each other through [`crate::ctx::Slot`]s, which
 //! are cleared while a stage is down and set again when it is back.
 
-use super::policy::{RestartTracker, Strategy, Verdict};
+use crate::config::Strategy;
 use crate::ctx::Ctx;
 use crate::feedback::FeedbackActor;
 use crate::http::HttpActor;
 use crate::inference::InferencePool;
 use crate::ingest::IngestActor;
+use crate::restart::{RestartTracker, Verdict};
 use crate::sensor::SensorSupervisor;
 use crate::status::StageState;
 use crate::uplink::UplinkActor;

@@ -17,8 +17,8 @@
 
 use super::{UplinkMsg, UplinkState, STORE_ERROR};
 use crate::metrics::ReasonLabel;
+use crate::restart::jittered;
 use crate::store::{Opened, Store, StoreError};
-use crate::supervisor::policy::jittered;
 use ractor::ActorRef;
 use std::time::Duration;
 use tracing::{info, warn};

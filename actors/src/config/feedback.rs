@@ -1,7 +1,8 @@
 //! `[feedback]`: inbound limits, validation bounds, idempotency memory, the model key.
 
-use crate::config::{check, ConfigError};
+use super::{check, ConfigError};
 use crate::duration::Dur;
+use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -80,12 +81,12 @@ impl Default for KindLimits {
 
 impl KindLimits {
     /// The limit of `kind`.
-    pub fn get(&self, kind: super::Kind) -> KindLimit {
+    pub fn get(&self, kind: Kind) -> KindLimit {
         match kind {
-            super::Kind::Label => self.label,
-            super::Kind::Threshold => self.threshold,
-            super::Kind::RawRequest => self.raw_request,
-            super::Kind::Model => self.model,
+            Kind::Label => self.label,
+            Kind::Threshold => self.threshold,
+            Kind::RawRequest => self.raw_request,
+            Kind::Model => self.model,
         }
     }
 }
@@ -115,7 +116,7 @@ impl FeedbackConfig {
             "must be greater than 0",
         )?;
         check(self.burst > 0, "feedback.burst", "must be greater than 0")?;
-        for kind in super::Kind::ALL {
+        for kind in Kind::ALL {
             let l = self.kinds.get(kind);
             let key = |k: &str| format!("feedback.kinds.{}.{k}", kind.as_str());
             if l.rate_per_sec == 0 {
@@ -167,7 +168,7 @@ impl FeedbackConfig {
             "must be between 1 and 10000000",
         )?;
         if !self.model_public_key.is_empty() {
-            super::validate::public_key(&self.model_public_key)
+            public_key(&self.model_public_key)
                 .map_err(|r| ConfigError::new("feedback.model_public_key", r))?;
         }
         Ok(())
@@ -229,5 +230,62 @@ mod tests {
         assert_eq!(c.kinds.raw_request.rate_per_sec, 7);
         assert_eq!(c.kinds.label.burst, 20, "unset kinds keep their defaults");
         c.validate().unwrap();
+    }
+}
+
+/// Decodes hex (either case); `None` if it is not hex.
+pub fn hex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| s.get(i..i + 2).and_then(|d| u8::from_str_radix(d, 16).ok()))
+        .collect()
+}
+
+/// The configured public key, or why it is unusable.
+pub fn public_key(s: &str) -> Result<VerifyingKey, String> {
+    let bytes: [u8; 32] = hex(s)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| "must be 64 hex digits (an ed25519 public key)".to_string())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an ed25519 public key: {e}"))
+}
+
+/// A feedback kind (the last topic level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// Labels a span of a sensor as `anomaly` or `normal`.
+    Label = 0,
+    /// Sets a decision threshold.
+    Threshold = 1,
+    /// Asks for the raw samples of a span.
+    RawRequest = 2,
+    /// Announces a model package (OTA).
+    Model = 3,
+}
+
+impl Kind {
+    /// Every kind (the `feedback/{kind}` topics of `SPEC.md`).
+    pub const ALL: [Kind; 4] = [Kind::Label, Kind::Threshold, Kind::RawRequest, Kind::Model];
+
+    /// Topic level and metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Label => "label",
+            Kind::Threshold => "threshold",
+            Kind::RawRequest => "raw-request",
+            Kind::Model => "model",
+        }
+    }
+
+    /// The kind named by a topic level.
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether payloads of this kind name a sensor (and are limited per sensor).
+    pub fn names_sensor(self) -> bool {
+        !matches!(self, Kind::Model)
     }
 }

@@ -1,6 +1,6 @@
 //! `[store]`: where the store lives and how much it may hold.
 
-use crate::config::{check, ConfigError};
+use super::{check, ConfigError};
 use crate::duration::Dur;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
