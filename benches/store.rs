@@ -16,8 +16,8 @@ mod common;
 
 use common::store_rate::{self, config as cfg, summary, Commit, SUMMARY_TOPIC};
 use common::{arg, rss_mib};
+use edgegw_actors::outbound::Class;
 use edgegw_actors::store::Store;
-use edgegw_actors::uplink::Class;
 use std::path::Path;
 use std::time::{Duration, Instant};
 

@@ -136,7 +136,7 @@ impl Ctx {
         // While the store is closed the letter is kept in memory only.
         if let Some(Err(e)) = self.store.get().map(|s| s.dead.push(&letter)) {
             self.status.condition(
-                crate::uplink::STORE_ERROR,
+                crate::status::Condition::StoreError,
                 Some(format!("dead letter: {e}")),
             );
         }

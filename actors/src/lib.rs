@@ -36,6 +36,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod model;
 pub mod mqtt;
+pub mod outbound;
 pub mod ratelog;
 pub mod restart;
 pub mod sensor;

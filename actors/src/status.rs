@@ -7,6 +7,7 @@
 
 use parking_lot::RwLock;
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -70,8 +71,55 @@ impl Mode {
     }
 }
 
-/// A condition that changes the mode; the key is a fixed code, the detail is free text.
-pub const UPLINK_DOWN: &str = "uplink_down";
+/// A condition that changes the mode: every one makes the gateway `degraded`, except
+/// [`Condition::UplinkDown`], which makes it `offline`. Its key (the code before the detail
+/// in `/status` reasons) is fixed; the detail is free text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Condition {
+    /// The upstream broker is unreachable.
+    UplinkDown,
+    /// The local broker sensors publish to is unreachable.
+    IngestDown,
+    /// Samples acknowledged by the broker never reached the gateway.
+    IngestLoss,
+    /// The embedded broker dropped messages of a slow subscriber.
+    BrokerDropped,
+    /// A store write or read failed.
+    StoreError,
+    /// The store is above `store.near_budget`.
+    StoreNearBudget,
+    /// The store was found corrupt and set aside at start.
+    StoreRecovered,
+    /// A model package was refused.
+    ModelRefused,
+    /// Inference runs on the fallback rule.
+    InferenceFallback,
+    /// Sensor actors crash faster than their restart policy allows.
+    SensorRestartsEscalated,
+    /// A supervised stage (named) crashes faster than its restart policy allows.
+    StageEscalated(&'static str),
+}
+
+impl Condition {
+    /// The condition's code.
+    pub fn key(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
+            Condition::UplinkDown => "uplink_down",
+            Condition::IngestDown => "ingest_down",
+            Condition::IngestLoss => "ingest_loss",
+            Condition::BrokerDropped => "broker_dropped",
+            Condition::StoreError => "store_error",
+            Condition::StoreNearBudget => "store_near_budget",
+            Condition::StoreRecovered => "store_recovered",
+            Condition::ModelRefused => "model_refused",
+            Condition::InferenceFallback => "inference_fallback",
+            Condition::SensorRestartsEscalated => "sensor_restarts_escalated",
+            Condition::StageEscalated(stage) => {
+                return Cow::Owned(format!("stage_escalated:{stage}"));
+            }
+        })
+    }
+}
 
 #[derive(Default)]
 struct Inner {
@@ -110,14 +158,15 @@ impl StatusBoard {
     }
 
     /// Sets (`Some(detail)`) or clears (`None`) a mode condition.
-    pub fn condition(&self, key: &str, detail: Option<String>) {
+    pub fn condition(&self, condition: Condition, detail: Option<String>) {
+        let key = condition.key();
         let mut g = self.inner.write();
         match detail {
             Some(d) => {
-                g.conditions.insert(key.to_string(), d);
+                g.conditions.insert(key.into_owned(), d);
             }
             None => {
-                g.conditions.remove(key);
+                g.conditions.remove(key.as_ref());
             }
         }
         let mode = Self::derive(&g.conditions);
@@ -128,7 +177,7 @@ impl StatusBoard {
     }
 
     fn derive(c: &BTreeMap<String, String>) -> Mode {
-        if c.contains_key(UPLINK_DOWN) {
+        if c.contains_key(Condition::UplinkDown.key().as_ref()) {
             Mode::Offline
         } else if c.is_empty() {
             Mode::Online
@@ -154,9 +203,12 @@ impl StatusBoard {
         (Self::derive(&g.conditions), g.mode_since, reasons)
     }
 
-    /// Whether `key` is currently set.
-    pub fn has_condition(&self, key: &str) -> bool {
-        self.inner.read().conditions.contains_key(key)
+    /// Whether `condition` is currently set.
+    pub fn has_condition(&self, condition: Condition) -> bool {
+        self.inner
+            .read()
+            .conditions
+            .contains_key(condition.key().as_ref())
     }
 
     /// A copy of every stage's status.
@@ -182,16 +234,16 @@ mod tests {
     #[test]
     fn mode_follows_conditions() {
         let b = StatusBoard::default();
-        b.condition("x", None);
+        b.condition(Condition::StoreError, None);
         assert_eq!(b.mode().0, Mode::Online);
-        b.condition("inference_fallback", Some("model refused".into()));
+        b.condition(Condition::InferenceFallback, Some("model refused".into()));
         assert_eq!(b.mode().0, Mode::Degraded);
-        b.condition(UPLINK_DOWN, Some(String::new()));
+        b.condition(Condition::UplinkDown, Some(String::new()));
         let (m, _, reasons) = b.mode();
         assert_eq!(m, Mode::Offline);
         assert_eq!(reasons.len(), 2);
-        b.condition(UPLINK_DOWN, None);
-        b.condition("inference_fallback", None);
+        b.condition(Condition::UplinkDown, None);
+        b.condition(Condition::InferenceFallback, None);
         assert_eq!(b.mode().0, Mode::Online);
     }
 

@@ -8,6 +8,7 @@
 use crate::config::GatewayConfig;
 use crate::ctx::Ctx;
 use crate::model::{self, Scorer};
+use crate::status::Condition;
 use crate::store::{Store, StoreSlot};
 use crate::supervisor::{RootMsg, RootSupervisor, Stage};
 use ractor::{Actor, ActorRef};
@@ -16,12 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tracing::{error, info};
-
-/// Status condition after the store had to be replaced (until the gateway restarts).
-pub const STORE_RECOVERED: &str = "store_recovered";
-
-/// Status condition while the configured model is refused.
-pub const MODEL_REFUSED: &str = "model_refused";
 
 /// Why a gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +103,7 @@ fn raise_gateway_alert(ctx: &Ctx, kind: &str, reason: &str) {
     let r = crate::uplink::commit_message(
         ctx,
         &store,
-        crate::uplink::Class::Alert,
+        crate::outbound::Class::Alert,
         "_gateway",
         ts,
         body,
@@ -121,7 +116,8 @@ fn raise_gateway_alert(ctx: &Ctx, kind: &str, reason: &str) {
 /// The store was unreadable and replaced by a fresh one (`why`): degraded until restart, and
 /// said upstream.
 pub(crate) fn store_replaced(ctx: &Ctx, why: &str) {
-    ctx.status.condition(STORE_RECOVERED, Some(why.to_string()));
+    ctx.status
+        .condition(Condition::StoreRecovered, Some(why.to_string()));
     raise_gateway_alert(ctx, "store_recovered", why);
 }
 
@@ -193,7 +189,7 @@ impl Gateway {
         }
         if let Some(why) = refused {
             error!(message = "Model refused; running on the fallback rule.", reason = %why);
-            ctx.status.condition(MODEL_REFUSED, Some(why));
+            ctx.status.condition(Condition::ModelRefused, Some(why));
         } else {
             let s = ctx.scorer();
             info!(

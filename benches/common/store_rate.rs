@@ -6,8 +6,8 @@
 //! JSON, like the gateway's), and cleans up what it created there. Nothing passes or fails.
 
 use super::{free_port, get};
+use edgegw_actors::outbound::Class;
 use edgegw_actors::store::{Store, StoreConfig};
-use edgegw_actors::uplink::Class;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

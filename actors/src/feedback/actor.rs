@@ -10,9 +10,10 @@ use super::validate::{self, Checks, Feedback, ModelAnnouncement, Rejection};
 use super::Admitted;
 use crate::ctx::Ctx;
 use crate::model::{LoadedModel, Scorer};
+use crate::outbound::{Class, Outbound};
 use crate::status::now_ms;
-use crate::system::MODEL_REFUSED;
-use crate::uplink::{Class, Outbound, UplinkMsg};
+use crate::status::Condition;
+use crate::uplink::UplinkMsg;
 use ed25519_dalek::VerifyingKey;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::{json, Map, Value};
@@ -128,7 +129,7 @@ fn with_trees<R>(
 
 fn store_error(st: &FeedbackState, what: &str, e: &sled::Error) {
     st.ctx.status.condition(
-        crate::uplink::STORE_ERROR,
+        crate::status::Condition::StoreError,
         Some(format!("feedback {what}: {e}")),
     );
 }
@@ -275,9 +276,10 @@ fn raw_request(st: &FeedbackState, sensor: Arc<str>, from: i64, to: i64, id: Opt
     let samples = match store.raw.between(&sensor, from, to) {
         Ok(s) => s,
         Err(e) => {
-            st.ctx
-                .status
-                .condition(crate::uplink::STORE_ERROR, Some(format!("raw read: {e}")));
+            st.ctx.status.condition(
+                crate::status::Condition::StoreError,
+                Some(format!("raw read: {e}")),
+            );
             return false;
         }
     };
@@ -340,14 +342,16 @@ fn model_loaded(
     match verdict {
         Ok(l) => {
             *st.ctx.scorer.write() = Arc::new(Scorer::Model(Arc::from(l)));
-            st.ctx.status.condition(MODEL_REFUSED, None);
+            st.ctx.status.condition(Condition::ModelRefused, None);
             info!(message = "Model installed from an announcement.", name = %m.name, version = %m.version, replaced = %running.version());
             announce(st, m, "installed", None);
         }
         Err(why) => {
             warn!(message = "Announced model refused; the running model stays.", name = %m.name, version = %m.version, reason = %why);
             let detail = format!("announced {} {}: {why}", m.name, m.version);
-            st.ctx.status.condition(MODEL_REFUSED, Some(detail.clone()));
+            st.ctx
+                .status
+                .condition(Condition::ModelRefused, Some(detail.clone()));
             gateway_alert(st, &detail);
             announce(st, m, "refused", Some(&why));
         }
@@ -357,7 +361,7 @@ fn model_loaded(
 /// Sends a gateway-level alert (sensor `_gateway`, kind `model_refused`) upstream.
 fn gateway_alert(st: &FeedbackState, reason: &str) {
     let mut body = Map::new();
-    body.insert("kind".into(), json!(MODEL_REFUSED));
+    body.insert("kind".into(), json!(Condition::ModelRefused.key()));
     body.insert("reason".into(), json!(reason));
     let out = Outbound {
         class: Class::Alert,

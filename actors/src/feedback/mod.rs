@@ -30,7 +30,6 @@ pub use limits::Limits;
 pub use state::FeedbackShared;
 
 use crate::ctx::Ctx;
-use crate::metrics::KindLabel;
 use bytes::Bytes;
 use serde::Deserialize;
 
@@ -38,15 +37,6 @@ use serde::Deserialize;
 pub const FEEDBACK_FILTER: &str = "feedback/+";
 
 pub use crate::config::Kind;
-
-impl Kind {
-    /// `{kind}` metric label.
-    pub fn label(self) -> KindLabel {
-        KindLabel {
-            kind: self.as_str(),
-        }
-    }
-}
 
 /// A valid sensor id: non-empty, at most 128 bytes, free of `/`, `+` and `#`.
 pub fn valid_sensor_id(s: &str) -> bool {

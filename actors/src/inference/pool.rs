@@ -7,6 +7,7 @@ use crate::ctx::Ctx;
 use crate::metrics::ReasonLabel;
 use crate::model::Scorer;
 use crate::restart::{RestartTracker, Verdict};
+use crate::status::Condition;
 use crate::status::StageState;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rand::rngs::SmallRng;
@@ -15,9 +16,6 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::warn;
-
-/// Status condition while the fallback rule is in use.
-pub const INFERENCE_FALLBACK: &str = "inference_fallback";
 
 /// Messages of the pool.
 #[derive(Debug)]
@@ -257,14 +255,16 @@ fn on_outcome(st: &mut PoolState, error: Option<String>) {
             st.failures = 0;
             if st.fallback_until.is_some_and(|t| now >= t) {
                 st.fallback_until = None;
-                st.ctx.status.condition(INFERENCE_FALLBACK, None);
+                st.ctx.status.condition(Condition::InferenceFallback, None);
             }
         }
         Some(e) => {
             st.failures += 1;
             if st.failures >= st.ctx.cfg.inference.fallback_after && st.fallback_until.is_none() {
                 st.fallback_until = Some(now + st.ctx.cfg.inference.fallback_cooldown.get());
-                st.ctx.status.condition(INFERENCE_FALLBACK, Some(e.clone()));
+                st.ctx
+                    .status
+                    .condition(Condition::InferenceFallback, Some(e.clone()));
                 warn!(message = "Model failing; fallback rule in use.", error = %e);
             }
         }

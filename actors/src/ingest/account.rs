@@ -7,7 +7,7 @@
 //! and says only that it did. This compares the broker's meters (messages appended to the
 //! ingest filters, [`crate::broker::BrokerAccount`]) with what ingest received and counts the
 //! difference as `edgegw_ingest_rejected_total{reason="broker_dropped"}`, with the status
-//! condition [`INGEST_LOSS`] while losses are recent.
+//! condition [`Condition::IngestLoss`] while losses are recent.
 //!
 //! Design constraints: the two counts are read at different moments (the meters arrive once
 //! a period), so the difference is only a loss when traffic has been still for longer than a
@@ -18,17 +18,15 @@
 
 use crate::broker::{BrokerAccount, METER_PERIOD_S};
 use crate::ctx::Ctx;
+use crate::status::Condition;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::warn;
 
-/// Status condition while ingest has lost messages recently.
-pub const INGEST_LOSS: &str = "ingest_loss";
+/// `ingest_rejected` reason of samples the embedded broker acknowledged and then dropped.
+const BROKER_DROPPED: &str = "broker_dropped";
 
-/// The `reason` of `edgegw_ingest_rejected_total` for messages the broker dropped.
-pub const BROKER_DROPPED: &str = "broker_dropped";
-
-/// How long [`INGEST_LOSS`] stays set after the last loss.
+/// How long [`Condition::IngestLoss`] stays set after the last loss.
 pub const LOSS_HOLD: Duration = Duration::from_secs(600);
 
 /// Still ticks (one a second) before a difference counts: longer than a meter period.
@@ -121,7 +119,7 @@ pub async fn run(ctx: Arc<Ctx>, account: Arc<BrokerAccount>) {
             warn!(message = "Ingest fell behind the embedded broker's log; the broker skipped messages it had acknowledged.", cursor_jumps = f.jumps);
             last_loss = Some(now);
             ctx.status.condition(
-                INGEST_LOSS,
+                Condition::IngestLoss,
                 Some("the embedded broker skipped messages ingest had not read (ingest too slow for the publishers)".into()),
             );
         }
@@ -139,7 +137,7 @@ pub async fn run(ctx: Arc<Ctx>, account: Arc<BrokerAccount>) {
             );
             last_loss = Some(now);
             ctx.status.condition(
-                INGEST_LOSS,
+                Condition::IngestLoss,
                 Some(format!(
                     "{} messages acknowledged by the embedded broker never reached ingest",
                     rec.reported()
@@ -148,7 +146,7 @@ pub async fn run(ctx: Arc<Ctx>, account: Arc<BrokerAccount>) {
         }
         if last_loss.is_some_and(|t| now.duration_since(t) >= LOSS_HOLD) {
             last_loss = None;
-            ctx.status.condition(INGEST_LOSS, None);
+            ctx.status.condition(Condition::IngestLoss, None);
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::flow::Permit;
 use crate::mqtt::{self, LinkEvent, ReconnectBackoff};
 use crate::ratelog::RateLog;
 use crate::sensor::{SampleBatch, SensorSupMsg};
+use crate::status::Condition;
 use crate::status::{now_ms, StageState};
 use parse::{Limits, TopicFilter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -23,9 +24,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
-
-/// Status condition set while the ingest broker is unreachable.
-pub const INGEST_DOWN: &str = "ingest_down";
 
 /// Messages of the ingest actor.
 #[derive(Debug)]
@@ -149,11 +147,13 @@ impl Actor for IngestActor {
                     let _ = st.client.try_subscribe(t.clone(), qos);
                 }
                 st.connected = true;
-                st.ctx.status.condition(INGEST_DOWN, None);
+                st.ctx.status.condition(Condition::IngestDown, None);
                 info!(message = "Ingest connected.", url = %st.ctx.cfg.ingest.url);
             }
             IngestMsg::Link(LinkEvent::Down { error, retry_in }, at, _) => {
-                st.ctx.status.condition(INGEST_DOWN, Some(error.clone()));
+                st.ctx
+                    .status
+                    .condition(Condition::IngestDown, Some(error.clone()));
                 if st.connected || st.log.allow("ingest_down", at).is_some() {
                     warn!(message = "Ingest broker unreachable.", %error, retry_in_ms = retry_in.as_millis() as u64);
                 }

@@ -5,6 +5,7 @@
 //! (never a sensor id), so cardinality is bounded. Latency histograms resolve 10 µs to ~10 s.
 
 pub mod rates;
+mod spans;
 pub mod text;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -13,6 +14,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::config::Kind;
+pub use spans::SpanCounters;
 
 /// `{reason}` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -117,7 +121,7 @@ pub struct Metrics {
     /// Sensors with a live window actor.
     pub sensors_active: Gauge,
     /// Trace spans exported and dropped (shared with the export thread).
-    pub spans: crate::telemetry::SpanCounters,
+    pub spans: SpanCounters,
 }
 
 /// Bucket bounds of the latency histograms (`edgegw_decision_latency_seconds`,
@@ -147,11 +151,11 @@ impl Default for Metrics {
 impl Metrics {
     /// Creates and registers every instrument.
     pub fn new() -> Self {
-        Self::with_spans(crate::telemetry::SpanCounters::default())
+        Self::with_spans(SpanCounters::default())
     }
 
     /// Like [`Metrics::new`], registering the span counters of a running trace export.
-    pub fn with_spans(spans: crate::telemetry::SpanCounters) -> Self {
+    pub fn with_spans(spans: SpanCounters) -> Self {
         let mut r = Registry::default();
         macro_rules! reg {
             ($name:literal, $help:literal, $m:expr) => {{
@@ -295,7 +299,7 @@ impl Metrics {
                 "Sensors with a live window actor.",
                 Gauge::default()
             ),
-            spans: crate::telemetry::SpanCounters {
+            spans: SpanCounters {
                 exported: reg!(
                     "edgegw_telemetry_spans_exported",
                     "Trace spans accepted by the OTLP collector.",
@@ -341,12 +345,12 @@ impl Metrics {
         for stage in RESTART_STAGES {
             let _ = self.actor_restarts.get_or_create(&StageLabel { stage });
         }
-        for s in crate::sensor::storm::Suppressed::ALL {
+        for s in Suppressed::ALL {
             let _ = self
                 .alerts_suppressed_by_reason
                 .get_or_create(&ReasonLabel { reason: s.reason() });
         }
-        for kind in crate::feedback::Kind::ALL {
+        for kind in crate::config::Kind::ALL {
             let _ = self.feedback.get_or_create(&kind.label());
             let _ = self.feedback_dropped.get_or_create(&kind.label());
         }
@@ -386,6 +390,42 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Why an anomalous decision did not become an alert (the `reason` label of
+/// `edgegw_alerts_suppressed_by_reason_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suppressed {
+    /// Its episode has alerted and no reminder is due.
+    Duplicate,
+    /// The sensor's previous alert is younger than `alert_cooldown`.
+    Cooldown,
+    /// The global cap `alerts.max_per_minute` is exhausted.
+    Cap,
+}
+
+impl Suppressed {
+    /// Every reason, for zeroed series.
+    pub const ALL: [Suppressed; 3] = [Self::Duplicate, Self::Cooldown, Self::Cap];
+
+    /// The label value.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Duplicate => "duplicate",
+            Self::Cooldown => "cooldown",
+            Self::Cap => "cap",
+        }
+    }
+}
+
+/// Feedback kinds as the `{kind}` label.
+impl Kind {
+    /// `{kind}` metric label.
+    pub fn label(self) -> KindLabel {
+        KindLabel {
+            kind: self.as_str(),
+        }
     }
 }
 

@@ -40,37 +40,12 @@
 //! reported (at most one summary period's worth).
 
 use crate::config::AlertsConfig;
+pub use crate::metrics::Suppressed;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::NoOpMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
 use std::num::NonZeroU32;
-
-/// Why an anomalous decision did not become an alert (the `reason` label of
-/// `edgegw_alerts_suppressed_by_reason_total`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Suppressed {
-    /// Its episode has alerted and no reminder is due.
-    Duplicate,
-    /// The sensor's previous alert is younger than `alert_cooldown`.
-    Cooldown,
-    /// The global cap `alerts.max_per_minute` is exhausted.
-    Cap,
-}
-
-impl Suppressed {
-    /// Every reason, for zeroed series.
-    pub const ALL: [Suppressed; 3] = [Self::Duplicate, Self::Cooldown, Self::Cap];
-
-    /// The label value.
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::Duplicate => "duplicate",
-            Self::Cooldown => "cooldown",
-            Self::Cap => "cap",
-        }
-    }
-}
 
 /// The episode an alert belongs to, as carried in its `episode` field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use crate::ctx::Ctx;
 use crate::metrics::ReasonLabel;
 use crate::restart::{RestartTracker, Verdict};
 use crate::status::now_ms;
+use crate::status::Condition;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -21,9 +22,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
-
-/// Status condition while any sensor is escalated.
-pub const SENSOR_ESCALATED: &str = "sensor_restarts_escalated";
 
 /// Messages of the sensor supervisor.
 #[derive(Debug)]
@@ -234,9 +232,10 @@ fn failed(
     st.ctx.metrics.restart("sensor");
     let verdict = e.tracker.on_failure(policy, Instant::now(), &mut st.rng);
     if let Verdict::Escalate(_) = verdict {
-        st.ctx
-            .status
-            .condition(SENSOR_ESCALATED, Some(format!("sensor {sensor}")));
+        st.ctx.status.condition(
+            Condition::SensorRestartsEscalated,
+            Some(format!("sensor {sensor}")),
+        );
     }
     warn!(message = "Sensor actor failed; restarting.", %sensor, %error, retry_in_ms = verdict.delay().as_millis() as u64);
     myself.send_after(verdict.delay(), move || SensorSupMsg::Restart(sensor));
@@ -277,12 +276,17 @@ fn sweep(st: &mut SensorSupState) {
     }
     drop(baselines);
     let policy = &st.ctx.cfg.supervisor;
-    if st.ctx.status.has_condition(SENSOR_ESCALATED)
+    if st
+        .ctx
+        .status
+        .has_condition(Condition::SensorRestartsEscalated)
         && !st
             .sensors
             .values()
             .any(|e| e.tracker.escalated(policy, now))
     {
-        st.ctx.status.condition(SENSOR_ESCALATED, None);
+        st.ctx
+            .status
+            .condition(Condition::SensorRestartsEscalated, None);
     }
 }

@@ -33,7 +33,7 @@ pub use crate::config::StoreConfig;
 pub use group::Group;
 pub use slot::{Closed, StoreSlot};
 
-use crate::uplink::Class;
+use crate::outbound::Class;
 use parking_lot::Mutex;
 use serde::Serialize;
 use std::path::{Path, PathBuf};

@@ -14,7 +14,7 @@ use crate::inference::InferencePool;
 use crate::ingest::IngestActor;
 use crate::restart::{RestartTracker, Verdict};
 use crate::sensor::SensorSupervisor;
-use crate::status::StageState;
+use crate::status::{Condition, StageState};
 use crate::uplink::UplinkActor;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
@@ -66,8 +66,8 @@ impl Stage {
         }
     }
 
-    fn condition(self) -> String {
-        format!("stage_escalated:{}", self.name())
+    fn condition(self) -> Condition {
+        Condition::StageEscalated(self.name())
     }
 }
 
@@ -266,7 +266,7 @@ fn failed(myself: &ActorRef<RootMsg>, st: &mut RootState, stage: Stage, why: Str
         Verdict::Escalate(_) => {
             st.ctx
                 .status
-                .condition(&stage.condition(), Some(why.clone()));
+                .condition(stage.condition(), Some(why.clone()));
             StageState::Escalated
         }
     };
@@ -305,7 +305,7 @@ fn review(st: &mut RootState) {
     let policy = &st.ctx.cfg.supervisor;
     for (stage, c) in &st.children {
         if c.cell.is_some() && !c.tracker.escalated(policy, now) {
-            st.ctx.status.condition(&stage.condition(), None);
+            st.ctx.status.condition(stage.condition(), None);
         }
     }
 }

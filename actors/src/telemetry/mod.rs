@@ -38,12 +38,10 @@ mod spans;
 pub use spans::{DecisionTrace, InFlight, Outcome, Stamps, TraceLink};
 
 use crate::config::TelemetryConfig;
-use crate::metrics::ReasonLabel;
+pub use crate::metrics::SpanCounters;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::{Sampler, SdkTracer, SdkTracerProvider};
 use opentelemetry_sdk::Resource;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::{info, warn};
@@ -68,37 +66,6 @@ pub enum TelemetryError {
     /// The thread's runtime or the OTLP exporter could not be built.
     #[error("cannot build the OTLP exporter: {0}")]
     Exporter(String),
-}
-
-/// Span export counters, shown on `/metrics` (registered by [`crate::metrics::Metrics`]).
-#[derive(Clone, Debug, Default)]
-pub struct SpanCounters {
-    /// `edgegw_telemetry_spans_exported_total`: spans the collector accepted.
-    pub exported: Counter,
-    /// `edgegw_telemetry_spans_dropped_total{reason}`: `queue_full` (the export queue was
-    /// full), `export_failed` (the batch's export failed or timed out), `untracked` (the
-    /// uplink's in-flight map was full: the record's last spans are not emitted).
-    pub dropped: Family<ReasonLabel, Counter>,
-    /// `edgegw_telemetry_metric_exports_total`: readings of every instrument the collector
-    /// accepted.
-    pub metric_exports: Counter,
-    /// `edgegw_telemetry_metric_exports_failed_total`: readings that failed or timed out (the
-    /// next one carries the cumulative values, so only resolution is lost).
-    pub metric_exports_failed: Counter,
-}
-
-impl SpanCounters {
-    /// Counts `n` spans dropped for `reason`.
-    pub fn drop_spans(&self, reason: &'static str, n: u64) {
-        self.dropped
-            .get_or_create(&ReasonLabel { reason })
-            .inc_by(n);
-    }
-
-    /// Spans dropped for `reason` so far.
-    pub fn dropped(&self, reason: &'static str) -> u64 {
-        self.dropped.get_or_create(&ReasonLabel { reason }).get()
-    }
 }
 
 /// What the actors need to emit spans: the tracer, the sampling ratio and the counters.

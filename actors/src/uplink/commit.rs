@@ -15,9 +15,10 @@
 //!   ([`commit_group`]): one sled batch and one high-water write for the group, seqs
 //!   consecutive in the order the messages arrived. A single message is a group of one.
 
-use super::{recovery, topic, Class, UplinkMsg, UplinkState, STORE_ERROR};
+use super::{recovery, topic, Class, UplinkMsg, UplinkState};
 use crate::ctx::Ctx;
 use crate::metrics::ClassLabel;
+use crate::status::Condition;
 use crate::store::{Store, StoreError};
 use ractor::ActorRef;
 use rand::Rng;
@@ -71,7 +72,7 @@ pub(super) fn commit_pending(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState)
                 if let Some(samples) = o.raw {
                     if let Err(e) = store.raw.keep(&o.sensor, &samples) {
                         ctx.status
-                            .condition(STORE_ERROR, Some(format!("raw window: {e}")));
+                            .condition(Condition::StoreError, Some(format!("raw window: {e}")));
                     }
                 }
                 ctx.metrics

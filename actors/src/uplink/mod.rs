@@ -35,12 +35,12 @@ use crate::ctx::Ctx;
 use crate::metrics::{ClassLabel, ReasonLabel};
 use crate::mqtt::{self, LinkEvent};
 use crate::restart::jittered;
-use crate::status::{now_ms, UPLINK_DOWN};
-use crate::telemetry::{InFlight, TraceLink};
+use crate::status::{now_ms, Condition};
+use crate::telemetry::InFlight;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rumqttc::{AsyncClient, Event, LastWill, Outgoing, Packet, QoS};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -50,61 +50,9 @@ use tracing::{info, warn};
 
 mod commit;
 mod recovery;
+use crate::outbound::{Class, Outbound};
 pub use commit::{commit_message, commit_traced};
 pub use recovery::Reopened;
-
-/// Status condition while the store fails to write or flush.
-pub const STORE_ERROR: &str = "store_error";
-
-/// Status condition while the store is above `store.near_budget`.
-pub const STORE_NEAR_BUDGET: &str = "store_near_budget";
-
-/// Outbound message class: topic, QoS and eviction order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Class {
-    /// One anomaly decision.
-    Alert = 0,
-    /// A per-sensor period summary.
-    Summary = 1,
-    /// A raw troubleshooting window.
-    Raw = 2,
-}
-
-impl Class {
-    /// Metric label and topic segment stem.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Class::Alert => "alert",
-            Class::Summary => "summary",
-            Class::Raw => "raw",
-        }
-    }
-    fn topic(self) -> &'static str {
-        match self {
-            Class::Alert => "alerts",
-            Class::Summary => "summaries",
-            Class::Raw => "raw",
-        }
-    }
-}
-
-/// A message to commit and send upstream; the uplink adds `id`, `seq`, `ts`, `trace_id` and
-/// `sensor` to `body`.
-#[derive(Debug)]
-pub struct Outbound {
-    /// Class.
-    pub class: Class,
-    /// Sensor id.
-    pub sensor: Arc<str>,
-    /// Event time, ms.
-    pub ts: i64,
-    /// Class-specific fields.
-    pub body: Map<String, Value>,
-    /// For raw windows: the samples, also kept in the store for `raw-request`s.
-    pub raw: Option<Vec<(i64, f64)>>,
-    /// The decision's trace, when it was sampled: its id becomes `trace_id`.
-    pub trace: Option<TraceLink>,
-}
 
 /// Messages of the uplink actor.
 #[derive(Debug)]
@@ -211,7 +159,8 @@ impl Actor for UplinkActor {
             return Err("injected fault: uplink cannot start".into());
         }
         mqtt::parse_url(&ctx.cfg.uplink.url)?;
-        ctx.status.condition(UPLINK_DOWN, Some("connecting".into()));
+        ctx.status
+            .condition(Condition::UplinkDown, Some("connecting".into()));
         let cfg = &ctx.cfg.uplink;
         let rate = NonZeroU32::new(cfg.replay_rate).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(cfg.replay_burst).unwrap_or(NonZeroU32::MIN);
@@ -310,8 +259,8 @@ impl Actor for UplinkActor {
                         st.durable = st.durable.max(upto);
                         st.traced.durable(upto);
                         recovery::healthy(st);
-                        if st.ctx.status.has_condition(STORE_ERROR) {
-                            st.ctx.status.condition(STORE_ERROR, None);
+                        if st.ctx.status.has_condition(Condition::StoreError) {
+                            st.ctx.status.condition(Condition::StoreError, None);
                         }
                     }
                     Some(e) => recovery::store_failed(&myself, st, "flush", &e),
@@ -409,7 +358,7 @@ fn drop_session(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, error: &str)
     st.ctx.metrics.uplink_connected.set(0);
     st.ctx
         .status
-        .condition(UPLINK_DOWN, Some(error.to_string()));
+        .condition(Condition::UplinkDown, Some(error.to_string()));
     let cfg = &st.ctx.cfg.uplink;
     let wait = jittered(st.delay, 0.25, &mut rand::rng());
     st.delay = (st.delay * 2).min(cfg.reconnect_max.get());
@@ -440,7 +389,7 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
             s.live_cursor = s.live_start;
             st.delay = st.ctx.cfg.uplink.reconnect_initial.get();
             st.ctx.metrics.uplink_connected.set(1);
-            st.ctx.status.condition(UPLINK_DOWN, None);
+            st.ctx.status.condition(Condition::UplinkDown, None);
             st.last_status = None;
             info!(message = "Uplink connected.", url = %st.ctx.cfg.uplink.url, backlog = backlog(&st.ctx));
             // Clean sessions forget subscriptions: renew on every connect.
@@ -553,7 +502,7 @@ fn pump(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
             Err(e @ crate::store::StoreError::Decode(_)) => {
                 st.ctx
                     .status
-                    .condition(STORE_ERROR, Some(format!("read: {e}")));
+                    .condition(Condition::StoreError, Some(format!("read: {e}")));
                 break;
             }
             Err(e) => {
@@ -642,19 +591,19 @@ fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
         let cutoff = now_ms() - ctx.cfg.store.raw_retention.get().as_millis() as i64;
         if let Err(e) = store.raw.expire(cutoff) {
             ctx.status
-                .condition(STORE_ERROR, Some(format!("raw expiry: {e}")));
+                .condition(Condition::StoreError, Some(format!("raw expiry: {e}")));
         }
         match store.refresh() {
             Ok(evicted) => count_evictions(&ctx, &evicted),
             Err(e) => ctx
                 .status
-                .condition(STORE_ERROR, Some(format!("size check: {e}"))),
+                .condition(Condition::StoreError, Some(format!("size check: {e}"))),
         }
         let fill = store.fill();
         let near = fill >= ctx.cfg.store.near_budget;
-        if near != ctx.status.has_condition(STORE_NEAR_BUDGET) {
+        if near != ctx.status.has_condition(Condition::StoreNearBudget) {
             ctx.status.condition(
-                STORE_NEAR_BUDGET,
+                Condition::StoreNearBudget,
                 near.then(|| format!("{:.0}% of store.max_bytes", fill * 100.0)),
             );
         }

@@ -15,9 +15,10 @@
 //!   gateway is degraded. PUBACKs that arrive meanwhile cannot delete their records, which
 //!   are then sent again after the reopen: duplicates within the in-flight window.
 
-use super::{UplinkMsg, UplinkState, STORE_ERROR};
+use super::{UplinkMsg, UplinkState};
 use crate::metrics::ReasonLabel;
 use crate::restart::jittered;
+use crate::status::Condition;
 use crate::store::{Opened, Store, StoreError};
 use ractor::ActorRef;
 use std::time::Duration;
@@ -97,7 +98,7 @@ fn close(
     st.recovery = Some(Recovery { attempting: false });
     warn!(message = "Store failed; closed, reopening with backoff.", %what, error = %e, lost_uncommitted = lost, retry_in_ms = st.reopen_delay.as_millis() as u64, trace_id);
     st.ctx.status.condition(
-        STORE_ERROR,
+        Condition::StoreError,
         Some(format!("{what}: {e}; store closed, reopening")),
     );
     schedule(myself, st);
@@ -111,9 +112,10 @@ pub(super) fn start_closed(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
         .closed_reason()
         .map(|c| c.reason)
         .unwrap_or_default();
-    st.ctx
-        .status
-        .condition(STORE_ERROR, Some(format!("{why}; store closed, reopening")));
+    st.ctx.status.condition(
+        Condition::StoreError,
+        Some(format!("{why}; store closed, reopening")),
+    );
     st.recovery = Some(Recovery { attempting: false });
     schedule(myself, st);
 }
@@ -159,7 +161,7 @@ pub(super) fn reopened(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, r: Re
                 backlog = store.stats().iter().map(|(_, s)| s.count).sum::<u64>()
             );
             st.ctx.store.put(store);
-            st.ctx.status.condition(STORE_ERROR, None);
+            st.ctx.status.condition(Condition::StoreError, None);
             if let Some(why) = opened.recovered {
                 crate::system::store_replaced(&st.ctx, &why);
             }
@@ -178,7 +180,7 @@ pub(super) fn reopened(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, r: Re
             }
             warn!(message = "Store reopen failed; retrying.", error = %e);
             st.ctx.status.condition(
-                STORE_ERROR,
+                Condition::StoreError,
                 Some(format!("reopen: {e}; store closed, retrying")),
             );
             schedule(myself, st);
