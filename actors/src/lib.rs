@@ -39,6 +39,7 @@ pub mod mqtt;
 pub mod outbound;
 pub mod ratelog;
 pub mod restart;
+pub mod sample;
 pub mod sensor;
 pub mod sim;
 pub mod status;

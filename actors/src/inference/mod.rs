@@ -24,9 +24,8 @@ pub mod worker;
 pub use pool::{InferencePool, PoolMsg};
 
 pub use crate::config::InferenceConfig;
-use crate::sensor::window::WindowStats;
-use crate::sensor::SensorMsg;
-use ractor::ActorRef;
+use crate::sample::{Calibrated, WindowStats};
+use ractor::DerivedActorRef;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -44,12 +43,12 @@ pub struct ScoreRequest {
     /// The sensor's clock at the window's end ([`crate::sensor::tracker::Tracker::clock`]).
     pub clock: i64,
     /// The sensor's calibrated novelty over the hop ([`crate::sensor::novelty`]).
-    pub novelty: crate::sensor::likelihood::Calibrated,
+    pub novelty: Calibrated,
     /// When ingest received the sample that completed the window, when its sensor began on
     /// it, and when the features were ready (for the decision latency and its trace).
     pub stamps: Stamps,
     /// Where the decision goes.
-    pub reply: ActorRef<SensorMsg>,
+    pub reply: ReplyTo,
     /// The request's place in its sensor's decision order; dropped unanswered, it tells the
     /// sensor that no decision will come.
     pub ticket: Ticket,
@@ -59,19 +58,19 @@ pub struct ScoreRequest {
 ///
 /// The worker that scores the request marks its ticket [answered](Ticket::answered) as it sends
 /// the decision. A ticket dropped before that (the request was shed, or lost with a crashed or
-/// hung worker, a failed send or a restarted pool) sends [`SensorMsg::Unanswered`] to its
+/// hung worker, a failed send or a restarted pool) sends [`Reply::Unanswered`] to its
 /// sensor, so every way a request can end is reported without the pool tracking them.
 #[derive(Debug)]
 pub struct Ticket {
     /// Sequence number, from the sensor's [`crate::sensor::order::Reorder::issue`].
     seq: u64,
     /// Whom to tell if the request ends unanswered; `None` once answered.
-    notify: Option<ActorRef<SensorMsg>>,
+    notify: Option<ReplyTo>,
 }
 
 impl Ticket {
     /// A ticket for request `seq` of the sensor at `sensor`.
-    pub fn new(seq: u64, sensor: ActorRef<SensorMsg>) -> Self {
+    pub fn new(seq: u64, sensor: ReplyTo) -> Self {
         Self {
             seq,
             notify: Some(sensor),
@@ -93,7 +92,7 @@ impl Drop for Ticket {
     fn drop(&mut self) {
         if let Some(sensor) = self.notify.take() {
             // A sensor that is gone has nothing to wait for.
-            let _ = sensor.cast(SensorMsg::Unanswered(self.seq));
+            let _ = sensor.send_message(Reply::Unanswered(self.seq));
         }
     }
 }
@@ -120,6 +119,19 @@ impl ModelId {
     }
 }
 
+/// What a sensor hears back about one of its requests.
+#[derive(Debug)]
+pub enum Reply {
+    /// The request, scored.
+    Scored(Box<Scored>),
+    /// Request `seq` ended without a decision (shed, or lost with a worker or the pool).
+    Unanswered(u64),
+}
+
+/// Where a request's answer goes: the sensor that asked, as seen by inference (its actor
+/// turns a [`Reply`] into its own message), so inference knows no sensor type.
+pub type ReplyTo = DerivedActorRef<Reply>;
+
 /// A scored request, sent back to its sensor.
 #[derive(Debug)]
 pub struct Scored {
@@ -143,7 +155,7 @@ pub struct Scored {
 mod tests {
     use super::*;
     use crate::duration::Dur;
-    use ractor::{Actor, ActorProcessingErr};
+    use ractor::{Actor, ActorProcessingErr, ActorRef};
     use std::time::Duration;
     use tokio::sync::mpsc;
 
@@ -151,13 +163,13 @@ mod tests {
     struct Probe;
 
     impl Actor for Probe {
-        type Msg = SensorMsg;
+        type Msg = Reply;
         type State = mpsc::UnboundedSender<u64>;
         type Arguments = mpsc::UnboundedSender<u64>;
 
         async fn pre_start(
             &self,
-            _: ActorRef<SensorMsg>,
+            _: ActorRef<Reply>,
             tx: Self::Arguments,
         ) -> Result<Self::State, ActorProcessingErr> {
             Ok(tx)
@@ -165,11 +177,11 @@ mod tests {
 
         async fn handle(
             &self,
-            _: ActorRef<SensorMsg>,
-            msg: SensorMsg,
+            _: ActorRef<Reply>,
+            msg: Reply,
             tx: &mut Self::State,
         ) -> Result<(), ActorProcessingErr> {
-            if let SensorMsg::Unanswered(seq) = msg {
+            if let Reply::Unanswered(seq) = msg {
                 let _ = tx.send(seq);
             }
             Ok(())
@@ -179,7 +191,8 @@ mod tests {
     #[tokio::test]
     async fn a_ticket_dropped_unanswered_tells_its_sensor_once() {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let (probe, handle) = Actor::spawn(None, Probe, tx).await.unwrap();
+        let (probe_ref, handle) = Actor::spawn(None, Probe, tx).await.unwrap();
+        let probe: ReplyTo = probe_ref.get_derived();
         let mut answered = Ticket::new(1, probe.clone());
         answered.answered();
         drop(answered);
@@ -194,7 +207,7 @@ mod tests {
             got.push(seq.unwrap().unwrap());
         }
         assert_eq!(got, vec![2, 3, 4, 5]);
-        probe.stop(None);
+        probe_ref.stop(None);
         handle.await.unwrap();
         // Nothing else was sent; a ticket whose sensor is gone drops quietly.
         assert_eq!(rx.try_recv().ok(), None);

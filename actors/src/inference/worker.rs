@@ -123,7 +123,7 @@ impl Actor for InferenceWorker {
             req.features = f;
             req.ticket.answered();
             let reply = req.reply.clone();
-            let _ = reply.cast(crate::sensor::SensorMsg::Scored(Box::new(Scored {
+            let _ = reply.send_message(super::Reply::Scored(Box::new(Scored {
                 req,
                 score,
                 threshold: used.threshold(),

@@ -20,7 +20,7 @@ use super::tracker::{Step, Tracker};
 use super::window::WindowStats;
 use super::SampleBatch;
 use crate::ctx::Ctx;
-use crate::inference::{PoolMsg, ScoreRequest, Scored, Stamps, Ticket};
+use crate::inference::{PoolMsg, Reply, ReplyTo, ScoreRequest, Scored, Stamps, Ticket};
 use crate::metrics::ReasonLabel;
 use crate::outbound::{Class, Outbound};
 use crate::ratelog::RateLog;
@@ -52,6 +52,27 @@ pub enum SensorMsg {
     },
 }
 
+impl From<Reply> for SensorMsg {
+    fn from(r: Reply) -> Self {
+        match r {
+            Reply::Scored(s) => SensorMsg::Scored(s),
+            Reply::Unanswered(seq) => SensorMsg::Unanswered(seq),
+        }
+    }
+}
+
+/// The way back of a [`Reply`] a sensor could not take (it stopped).
+impl TryFrom<SensorMsg> for Reply {
+    type Error = SensorMsg;
+    fn try_from(m: SensorMsg) -> Result<Self, SensorMsg> {
+        match m {
+            SensorMsg::Scored(s) => Ok(Reply::Scored(s)),
+            SensorMsg::Unanswered(seq) => Ok(Reply::Unanswered(seq)),
+            other => Err(other),
+        }
+    }
+}
+
 /// A sensor actor; everything it needs comes in [`SensorArgs`].
 pub struct SensorActor;
 
@@ -67,6 +88,8 @@ pub struct SensorArgs {
 pub struct SensorState {
     sensor: Arc<str>,
     ctx: Arc<Ctx>,
+    /// This actor as inference's requests name it.
+    reply_to: ReplyTo,
     /// The window and the learned baseline.
     tracker: Tracker,
     summary: PeriodSummary,
@@ -92,7 +115,7 @@ impl Actor for SensorActor {
 
     async fn pre_start(
         &self,
-        _: ActorRef<SensorMsg>,
+        myself: ActorRef<SensorMsg>,
         args: SensorArgs,
     ) -> Result<SensorState, ActorProcessingErr> {
         let ctx = args.ctx;
@@ -103,6 +126,7 @@ impl Actor for SensorActor {
             (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
         });
         Ok(SensorState {
+            reply_to: myself.get_derived(),
             detector: Detector::new(cfg),
             sensor: args.sensor,
             tracker,
@@ -124,7 +148,7 @@ impl Actor for SensorActor {
         match msg {
             SensorMsg::Samples(batch) => {
                 st.ctx.faults.check("sensor").await;
-                on_samples(&myself, st, batch)
+                on_samples(st, batch)
             }
             SensorMsg::Scored(s) => settle(&myself, st, s.req.ticket.seq(), Some(s)),
             SensorMsg::Unanswered(seq) => settle(&myself, st, seq, None),
@@ -138,7 +162,7 @@ impl Actor for SensorActor {
     }
 }
 
-fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleBatch) {
+fn on_samples(st: &mut SensorState, batch: SampleBatch) {
     let ctx = st.ctx.clone();
     let m = &ctx.metrics;
     // Trace timestamps are taken only when traces are exported.
@@ -193,8 +217,8 @@ fn on_samples(myself: &ActorRef<SensorMsg>, st: &mut SensorState, batch: SampleB
                 handled,
                 ready: if traced { Instant::now() } else { handled },
             },
-            reply: myself.clone(),
-            ticket: Ticket::new(st.order.issue(), myself.clone()),
+            reply: st.reply_to.clone(),
+            ticket: Ticket::new(st.order.issue(), st.reply_to.clone()),
         };
         if !st.ctx.stages.inference.cast(PoolMsg::Score(Box::new(req))) {
             m.samples_dropped

@@ -24,7 +24,7 @@
 
 use std::collections::VecDeque;
 
-use super::window_types::{Rejection, Sample, MAX_WINDOW_LEN};
+use crate::sample::{Rejection, Sample, MAX_WINDOW_LEN};
 
 /// Duplicate / lateness bookkeeping for one window (see module docs).
 #[derive(Clone, Debug)]

@@ -27,6 +27,8 @@
 //! deterministic: it depends only on the sequence of raw scores, which the sensor applies
 //! in window order.
 
+pub use crate::sample::Calibrated;
+
 /// Most decisions the short-term mean may cover.
 pub const MAX_SHORT: usize = 16;
 
@@ -58,23 +60,6 @@ impl Default for LikelihoodConfig {
             decades: 10.0,
         }
     }
-}
-
-/// A calibrated decision.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Calibrated {
-    /// `1 − q`: how sure the sensor's own history makes us that this is unusual (0–1).
-    pub likelihood: f64,
-    /// `min(1, −log10(q)/decades)`: the score thresholds apply to (0–1).
-    pub score: f32,
-}
-
-impl Calibrated {
-    /// Nothing unusual: likelihood and score 0 (a decision still learning, or none made).
-    pub const NONE: Calibrated = Calibrated {
-        likelihood: 0.0,
-        score: 0.0,
-    };
 }
 
 /// One sensor's score distribution (see module docs).

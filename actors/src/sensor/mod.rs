@@ -31,7 +31,6 @@ pub mod summary;
 pub mod supervisor;
 pub mod tracker;
 pub mod window;
-pub mod window_types;
 
 pub use actor::{SensorActor, SensorMsg};
 pub use supervisor::{SensorSupMsg, SensorSupervisor};

@@ -28,7 +28,7 @@
 
 use std::collections::VecDeque;
 
-use super::window_types::{Sample, MAX_WINDOW_LEN};
+use crate::sample::{Sample, MAX_WINDOW_LEN};
 
 /// Which extremum a [`MonotonicQueue`] tracks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

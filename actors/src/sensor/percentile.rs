@@ -31,7 +31,7 @@
 
 use std::cmp::Ordering;
 
-use super::window_types::MAX_WINDOW_LEN;
+use crate::sample::MAX_WINDOW_LEN;
 
 /// A sorted multiset of `f64` supporting exact quantiles (see module docs).
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -13,7 +13,7 @@
 //! - Never panics: out-of-range situations are unreachable by construction and
 //!   are handled without indexing.
 
-use super::window_types::MAX_WINDOW_LEN;
+use crate::sample::MAX_WINDOW_LEN;
 
 /// Fixed-capacity FIFO ring (see module docs).
 #[derive(Clone, Debug)]

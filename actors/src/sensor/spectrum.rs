@@ -38,7 +38,7 @@ use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 use std::sync::{Mutex, OnceLock};
 
-use super::window_types::MAX_WINDOW_LEN;
+use crate::sample::MAX_WINDOW_LEN;
 
 /// Band-magnitude calculator for windows of a fixed length (see module docs).
 #[derive(Clone)]

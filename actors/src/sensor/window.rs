@@ -59,7 +59,7 @@ use super::monotonic::SampleExtremes;
 use super::percentile::SortedWindow;
 use super::ring::Ring;
 use super::spectrum::Spectrum;
-pub use super::window_types::{
+pub use crate::sample::{
     Rejection, Sample, WindowConfig, WindowConfigError, WindowStats, MAX_WINDOW_LEN,
 };
 

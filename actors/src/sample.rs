@@ -1,6 +1,8 @@
-//! Plain data types of the sensor [`Window`](super::window::Window): the input
-//! [`Sample`], the [`WindowConfig`] and its validation error, the [`Rejection`]
-//! reasons and the emitted [`WindowStats`]. Re-exported by `window`.
+//! Plain data a sensor's window takes and gives: the input [`Sample`] (what ingest parses),
+//! the [`WindowConfig`] and its validation error, the [`Rejection`] reasons, the emitted
+//! [`WindowStats`] (what inference is asked about) and a [`Calibrated`] judgement. A leaf:
+//! ingest, sensor and inference share these without importing each other; re-exported by
+//! `sensor::window`.
 //!
 //! # Design constraints
 //! - Plain, dependency-free data: `Copy` where small, no serde, no allocation
@@ -25,7 +27,7 @@ pub struct Sample {
     pub v: f64,
 }
 
-/// Shape and admission policy of a [`Window`](super::window::Window).
+/// Shape and admission policy of a [`Window`](crate::sensor::window::Window).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WindowConfig {
     /// Samples per window (ring capacity), `4..=MAX_WINDOW_LEN`.
@@ -201,4 +203,21 @@ mod tests {
         assert_eq!(Rejection::NonFinite.reason(), "non_finite");
         assert_eq!(Rejection::TooLate.to_string(), "late");
     }
+}
+
+/// A calibrated decision.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Calibrated {
+    /// `1 − q`: how sure the sensor's own history makes us that this is unusual (0–1).
+    pub likelihood: f64,
+    /// `min(1, −log10(q)/decades)`: the score thresholds apply to (0–1).
+    pub score: f32,
+}
+
+impl Calibrated {
+    /// Nothing unusual: likelihood and score 0 (a decision still learning, or none made).
+    pub const NONE: Calibrated = Calibrated {
+        likelihood: 0.0,
+        score: 0.0,
+    };
 }
