@@ -23,7 +23,7 @@ use edgegw_actors::sensor::storm::AlertGate;
 use edgegw_actors::sensor::summary::PeriodSummary;
 use edgegw_actors::sensor::tracker::Tracker;
 use edgegw_actors::sensor::window::{Sample, Window};
-use edgegw_actors::sensor::{SampleBatch, SensorMsg, SensorSupMsg, SensorSupervisor};
+use edgegw_actors::sensor::{SampleBatch, SensorMsg, SensorPorts, SensorSupMsg, SensorSupervisor};
 use edgegw_actors::store::StoreSlot;
 use edgegw_actors::GatewayConfig;
 use ractor::{Actor, SupervisionEvent};
@@ -73,7 +73,8 @@ fn main() {
         .unwrap();
     let names: Vec<std::sync::Arc<str>> = (0..n).map(|i| format!("s{i:06}").into()).collect();
     rt.block_on(async {
-        let (sup, _) = Actor::spawn(None, SensorSupervisor, ctx.clone())
+        let ports = SensorPorts::unconnected(&ctx.cfg);
+        let (sup, _) = Actor::spawn(None, SensorSupervisor, (ctx.clone(), ports))
             .await
             .unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;

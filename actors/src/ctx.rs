@@ -1,62 +1,22 @@
-//! What every stage shares: config, instruments, status, fault hook, the current address of
-//! each stage, dead letters and the scorer.
+//! The services every stage uses: config, instruments, status, the fault hook, dead letters,
+//! the store, the scorer, the learned baselines, the ingest budget, traces and rates.
 //!
-//! Design constraints: stages find each other through [`Slot`]s, never through captured
-//! `ActorRef`s, because a restarted stage has a new address. A send to an empty slot (the
-//! stage is restarting) fails visibly and the caller counts it.
+//! Design constraints: only leaf and infrastructure types (nothing of a stage), so every stage
+//! may import it and it imports none. What a stage sends to, and state only some stages
+//! share, are not here: each stage gets those as ports when it is spawned
+//! ([`crate::supervisor`]).
 
 use crate::config::GatewayConfig;
 use crate::deadletter::DeadLetters;
 use crate::fault::Faults;
+use crate::learned::BaselineSnapshot;
 use crate::metrics::Metrics;
 use crate::model::Scorer;
-use crate::sensor::baseline::BaselineSnapshot;
 use crate::status::StatusBoard;
 use crate::store::StoreSlot;
 use parking_lot::{Mutex, RwLock};
-use ractor::{ActorRef, Message};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// The current address of a stage, empty while it restarts.
-pub struct Slot<M: Message>(RwLock<Option<ActorRef<M>>>);
-
-impl<M: Message> Default for Slot<M> {
-    fn default() -> Self {
-        Slot(RwLock::new(None))
-    }
-}
-
-impl<M: Message> Slot<M> {
-    /// Publishes (or clears) the stage's address.
-    pub fn set(&self, r: Option<ActorRef<M>>) {
-        *self.0.write() = r;
-    }
-    /// The stage's address, if it is up.
-    pub fn get(&self) -> Option<ActorRef<M>> {
-        self.0.read().clone()
-    }
-    /// Sends `msg` to the stage; false if it is down (the message is dropped).
-    pub fn cast(&self, msg: M) -> bool {
-        match self.0.read().as_ref() {
-            Some(r) => r.cast(msg).is_ok(),
-            None => false,
-        }
-    }
-}
-
-/// Addresses of the stages that others send to.
-#[derive(Default)]
-pub struct Stages {
-    /// The sensor supervisor (routes samples to per-sensor actors).
-    pub sensors: Slot<crate::sensor::SensorSupMsg>,
-    /// The inference pool.
-    pub inference: Slot<crate::inference::PoolMsg>,
-    /// The uplink.
-    pub uplink: Slot<crate::uplink::UplinkMsg>,
-    /// The feedback stage.
-    pub feedback: Slot<crate::feedback::FeedbackMsg>,
-}
 
 /// Shared by every stage of one gateway.
 pub struct Ctx {
@@ -68,8 +28,6 @@ pub struct Ctx {
     pub status: Arc<StatusBoard>,
     /// Test-only fault hook.
     pub faults: Arc<Faults>,
-    /// Where each stage is now.
-    pub stages: Stages,
     /// Recently rejected input, in memory for `/status` (all of it is also in the store).
     pub dead_letters: DeadLetters,
     /// The durable store: outbox and dead letters (closed for a while after a disk failure).
@@ -85,10 +43,6 @@ pub struct Ctx {
     pub traces: Option<crate::telemetry::Traces>,
     /// The last minute of readings behind the operator figures of `/status`.
     pub rates: crate::metrics::rates::Rates,
-    /// The global cap on sensor alerts (`alerts.max_per_minute`), shared by every sensor.
-    pub alert_cap: crate::sensor::storm::AlertCap,
-    /// Feedback limits, threshold overrides and calibration history.
-    pub feedback: crate::feedback::FeedbackShared,
 }
 
 impl Ctx {
@@ -105,18 +59,15 @@ impl Ctx {
         traces: Option<crate::telemetry::Traces>,
     ) -> Arc<Self> {
         let ingest_gate = crate::flow::Gate::new(cfg.ingest.max_inflight_bytes);
-        let alert_cap = crate::sensor::storm::AlertCap::new(&cfg.alerts);
         let spans = traces
             .as_ref()
             .map(|t| t.counters().clone())
             .unwrap_or_default();
-        let feedback = crate::feedback::FeedbackShared::new(&cfg);
         Arc::new(Ctx {
             cfg: Arc::new(cfg),
             metrics: Arc::new(Metrics::with_spans(spans)),
             status: Arc::new(StatusBoard::default()),
             faults: Arc::new(Faults::default()),
-            stages: Stages::default(),
             dead_letters: DeadLetters::new(100),
             store,
             scorer: RwLock::new(Arc::new(scorer)),
@@ -124,8 +75,6 @@ impl Ctx {
             ingest_gate,
             traces,
             rates: Default::default(),
-            alert_cap,
-            feedback,
         })
     }
 

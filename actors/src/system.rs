@@ -87,40 +87,6 @@ pub fn load_scorer(cfg: &GatewayConfig) -> (Scorer, Option<String>) {
     }
 }
 
-/// Commits a gateway-level alert (sensor `_gateway`) so an operator upstream learns of a
-/// condition like a replaced store; it goes out with the first uplink session. Exempt from
-/// the sensors' alert gate and the global cap (`alerts.max_per_minute`): rare, and never to be
-/// withheld.
-fn raise_gateway_alert(ctx: &Ctx, kind: &str, reason: &str) {
-    let Some(store) = ctx.store.get() else {
-        error!(message = "Could not commit the gateway alert: store closed.", %kind, %reason);
-        return;
-    };
-    let mut body = serde_json::Map::new();
-    body.insert("kind".into(), serde_json::json!(kind));
-    body.insert("reason".into(), serde_json::json!(reason));
-    let ts = crate::status::now_ms();
-    let r = crate::uplink::commit_message(
-        ctx,
-        &store,
-        crate::outbound::Class::Alert,
-        "_gateway",
-        ts,
-        body,
-    );
-    if let Err(e) = r.and_then(|_| store.db().flush().map_err(Into::into)) {
-        error!(message = "Could not commit the gateway alert.", error = %e);
-    }
-}
-
-/// The store was unreadable and replaced by a fresh one (`why`): degraded until restart, and
-/// said upstream.
-pub(crate) fn store_replaced(ctx: &Ctx, why: &str) {
-    ctx.status
-        .condition(Condition::StoreRecovered, Some(why.to_string()));
-    raise_gateway_alert(ctx, "store_recovered", why);
-}
-
 /// Feeds [`Ctx::rates`] once a second, for as long as the gateway runs.
 async fn record_figures(ctx: Arc<Ctx>) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -185,7 +151,7 @@ impl Gateway {
         };
         let ctx = Ctx::traced(cfg, scorer, slot, traces);
         if let Some(why) = recovered {
-            store_replaced(&ctx, &why);
+            crate::uplink::store_replaced(&ctx, &why);
         }
         if let Some(why) = refused {
             error!(message = "Model refused; running on the fallback rule.", reason = %why);

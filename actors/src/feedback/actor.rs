@@ -8,6 +8,7 @@
 use super::persist::Trees;
 use super::validate::{self, Checks, Feedback, ModelAnnouncement, Rejection};
 use super::Admitted;
+use super::FeedbackPorts;
 use crate::ctx::Ctx;
 use crate::model::{LoadedModel, Scorer};
 use crate::outbound::{Class, Outbound};
@@ -46,6 +47,7 @@ pub struct FeedbackActor;
 /// State built in `pre_start`.
 pub struct FeedbackState {
     ctx: Arc<Ctx>,
+    ports: Arc<FeedbackPorts>,
     key: Option<VerifyingKey>,
     /// Counts of the bounded trees, with the opening of the store they belong to.
     counts: Option<((usize, i64), (u64, u64))>,
@@ -57,12 +59,12 @@ pub struct FeedbackState {
 impl Actor for FeedbackActor {
     type Msg = FeedbackMsg;
     type State = FeedbackState;
-    type Arguments = Arc<Ctx>;
+    type Arguments = (Arc<Ctx>, Arc<FeedbackPorts>);
 
     async fn pre_start(
         &self,
         myself: ActorRef<FeedbackMsg>,
-        ctx: Arc<Ctx>,
+        (ctx, ports): (Arc<Ctx>, Arc<FeedbackPorts>),
     ) -> Result<FeedbackState, ActorProcessingErr> {
         if ctx.faults.start_fails("feedback") {
             return Err("injected fault: feedback cannot start".into());
@@ -73,6 +75,7 @@ impl Actor for FeedbackActor {
         };
         let mut st = FeedbackState {
             ctx,
+            ports,
             key,
             counts: None,
             recent: VecDeque::new(),
@@ -83,7 +86,7 @@ impl Actor for FeedbackActor {
             for (sensor, t) in saved? {
                 let s: Arc<str> = sensor.as_str().into();
                 let target = (sensor != "*").then_some(&s);
-                st.ctx.feedback.set_threshold(target, Some(t));
+                st.ports.shared.set_threshold(target, Some(t));
             }
         }
         myself.send_interval(CLEANUP_EVERY, || FeedbackMsg::Tick);
@@ -101,7 +104,7 @@ impl Actor for FeedbackActor {
                 st.ctx.faults.check("feedback").await;
                 admitted(&myself, st, a);
             }
-            FeedbackMsg::Tick => st.ctx.feedback.cleanup(HISTORY_IDLE),
+            FeedbackMsg::Tick => st.ports.shared.cleanup(HISTORY_IDLE),
             FeedbackMsg::ModelLoaded(ann, loaded) => model_loaded(st, &ann, loaded),
         }
         Ok(())
@@ -141,13 +144,14 @@ fn admitted(myself: &ActorRef<FeedbackMsg>, st: &mut FeedbackState, a: Admitted)
     };
     if let Some(id) = &id {
         if is_seen(st, id) {
-            st.ctx.feedback.duplicate();
+            st.ports.shared.duplicate();
             debug!(message = "Duplicate feedback ignored.", kind = a.kind.as_str(), id = %id);
             return;
         }
     }
     let ctx = st.ctx.clone();
-    let known = |s: &str| ctx.baselines.lock().contains_key(s) || ctx.feedback.deciding(s);
+    let shared = st.ports.shared.clone();
+    let known = |s: &str| ctx.baselines.lock().contains_key(s) || shared.deciding(s);
     let checks = Checks {
         max_span_ms: ctx.cfg.feedback.max_span.get().as_millis() as i64,
         max_threshold: ctx.cfg.feedback.max_threshold,
@@ -221,8 +225,8 @@ fn apply(
 ) -> bool {
     match fb {
         Feedback::Threshold { sensor, threshold } => {
-            st.ctx
-                .feedback
+            st.ports
+                .shared
                 .set_threshold(sensor.as_ref(), Some(threshold));
             let name = sensor.as_deref().unwrap_or("*").to_string();
             if let Some(Err(e)) = with_trees(st, |t| t.set_threshold(&name, threshold)) {
@@ -239,11 +243,11 @@ fn apply(
             });
             let max = st.ctx.cfg.feedback.labels_max;
             match with_trees(st, |t| t.keep_label(&record, max)) {
-                Some(Ok(n)) => st.ctx.feedback.labels_evicted(n),
+                Some(Ok(n)) => st.ports.shared.labels_evicted(n),
                 Some(Err(e)) => store_error(st, "label", &e),
                 None => {}
             }
-            if let Some(c) = st.ctx.feedback.calibrate(&l) {
+            if let Some(c) = st.ports.shared.calibrate(&l) {
                 if let Some(Err(e)) = with_trees(st, |t| t.set_threshold(&l.sensor, c.to)) {
                     store_error(st, "threshold", &e);
                 }
@@ -305,7 +309,7 @@ fn raw_request(st: &FeedbackState, sensor: Arc<str>, from: i64, to: i64, id: Opt
         raw: None,
         trace: None,
     };
-    st.ctx.stages.uplink.cast(UplinkMsg::Publish(Box::new(out)))
+    st.ports.uplink.cast(UplinkMsg::Publish(Box::new(out)))
 }
 
 /// Records an announcement and its outcome (`/status`, store, log).
@@ -314,7 +318,7 @@ fn announce(st: &mut FeedbackState, m: &ModelAnnouncement, outcome: &str, why: O
         "name": m.name, "version": m.version, "sha256": m.sha256, "path": m.path,
         "outcome": outcome, "reason": why, "ts": now_ms(),
     });
-    st.ctx.feedback.model_announced(v.clone());
+    st.ports.shared.model_announced(v.clone());
     if let Some(Err(e)) = with_trees(st, |t| t.keep_model(&v)) {
         store_error(st, "model announcement", &e);
     }
@@ -371,7 +375,7 @@ fn gateway_alert(st: &FeedbackState, reason: &str) {
         raw: None,
         trace: None,
     };
-    if !st.ctx.stages.uplink.cast(UplinkMsg::Publish(Box::new(out))) {
+    if !st.ports.uplink.cast(UplinkMsg::Publish(Box::new(out))) {
         warn!(message = "Could not send the model_refused alert: uplink restarting.");
     }
 }

@@ -30,11 +30,11 @@ pub use limits::Limits;
 pub use state::FeedbackShared;
 
 use crate::ctx::Ctx;
+use crate::port::Slot;
+use crate::uplink::UplinkMsg;
 use bytes::Bytes;
 use serde::Deserialize;
-
-/// Topic (under the gateway's prefix) filter of every feedback kind.
-pub const FEEDBACK_FILTER: &str = "feedback/+";
+use std::sync::Arc;
 
 pub use crate::config::Kind;
 
@@ -54,6 +54,17 @@ pub struct Admitted {
     pub payload: Bytes,
 }
 
+/// What the feedback stage is given at spawn besides the shared services
+/// ([`crate::ctx::Ctx`]); [`intake`], which runs on the uplink, uses the same.
+pub struct FeedbackPorts {
+    /// The uplink: answers (raw windows, model verdicts) to commit and send.
+    pub uplink: Arc<Slot<UplinkMsg>>,
+    /// The feedback stage itself, where [`intake`] hands admitted messages.
+    pub feedback: Arc<Slot<FeedbackMsg>>,
+    /// Limits, threshold overrides and calibration history (the sensors read the overrides).
+    pub shared: Arc<FeedbackShared>,
+}
+
 /// Why [`intake`] did not hand a message on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refused {
@@ -69,7 +80,12 @@ pub enum Refused {
 
 /// The uplink's whole share of feedback handling, for a message received on `topic`: classify,
 /// apply the inbound limits, hand admitted messages to the feedback stage. Never blocks.
-pub fn intake(ctx: &Ctx, topic: &str, payload: Bytes) -> Result<Kind, Refused> {
+pub fn intake(
+    ctx: &Ctx,
+    ports: &FeedbackPorts,
+    topic: &str,
+    payload: Bytes,
+) -> Result<Kind, Refused> {
     let rest = topic
         .strip_prefix(ctx.cfg.uplink.prefix.as_str())
         .and_then(|t| t.strip_prefix('/'))
@@ -80,7 +96,7 @@ pub fn intake(ctx: &Ctx, topic: &str, payload: Bytes) -> Result<Kind, Refused> {
     };
     let kind = Kind::parse(rest).ok_or(Refused::UnknownKind)?;
     let sensor = kind.names_sensor().then(|| sensor_of(&payload)).flatten();
-    if !ctx.feedback.limits.admit(kind, sensor.as_deref()) {
+    if !ports.shared.limits.admit(kind, sensor.as_deref()) {
         ctx.metrics
             .feedback_dropped
             .get_or_create(&kind.label())
@@ -92,7 +108,7 @@ pub fn intake(ctx: &Ctx, topic: &str, payload: Bytes) -> Result<Kind, Refused> {
         topic: topic.to_string(),
         payload,
     });
-    if !ctx.stages.feedback.cast(msg) {
+    if !ports.feedback.cast(msg) {
         ctx.metrics
             .feedback_dropped
             .get_or_create(&kind.label())

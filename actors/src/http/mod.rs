@@ -7,7 +7,9 @@
 
 use crate::ctx::Ctx;
 use crate::fault::{FaultRequest, Faults};
+use crate::feedback::FeedbackShared;
 use crate::status::now_ms;
+use axum::extract::FromRef;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -42,19 +44,19 @@ pub struct HttpState {
 impl Actor for HttpActor {
     type Msg = HttpMsg;
     type State = HttpState;
-    type Arguments = Arc<Ctx>;
+    type Arguments = (Arc<Ctx>, Arc<FeedbackShared>);
 
     async fn pre_start(
         &self,
         myself: ActorRef<HttpMsg>,
-        ctx: Arc<Ctx>,
+        (ctx, feedback): (Arc<Ctx>, Arc<FeedbackShared>),
     ) -> Result<HttpState, ActorProcessingErr> {
         let bind = ctx.cfg.http.bind;
         let listener = tokio::net::TcpListener::bind(bind)
             .await
             .map_err(|e| format!("cannot bind http.bind {bind}: {e}"))?;
         let local = listener.local_addr()?;
-        let app = router(ctx);
+        let app = router(Api { ctx, feedback });
         let task = tokio::spawn(async move {
             let r = axum::serve(listener, app).await;
             let _ = myself.cast(HttpMsg::Exited(format!("{r:?}")));
@@ -82,15 +84,30 @@ impl Actor for HttpActor {
     }
 }
 
+/// What the handlers read: the shared services, and the feedback state shown in `/status`.
+#[derive(Clone)]
+pub struct Api {
+    /// The shared services.
+    pub ctx: Arc<Ctx>,
+    /// Feedback limits and overrides.
+    pub feedback: Arc<FeedbackShared>,
+}
+
+impl FromRef<Api> for Arc<Ctx> {
+    fn from_ref(api: &Api) -> Self {
+        api.ctx.clone()
+    }
+}
+
 /// The routes.
-pub fn router(ctx: Arc<Ctx>) -> Router {
+pub fn router(api: Api) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/faults", post(faults))
-        .with_state(ctx)
+        .with_state(api)
 }
 
 async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {
@@ -115,12 +132,12 @@ async fn metrics(State(ctx): State<Arc<Ctx>>) -> Response {
         .into_response()
 }
 
-async fn status(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
-    Json(status_json(&ctx))
+async fn status(State(api): State<Api>) -> Json<Value> {
+    Json(status_json(&api.ctx, &api.feedback))
 }
 
 /// The `/status` document.
-pub fn status_json(ctx: &Ctx) -> Value {
+pub fn status_json(ctx: &Ctx, feedback: &FeedbackShared) -> Value {
     let (mode, since, reasons) = ctx.status.mode();
     let m = &ctx.metrics;
     let store = match ctx.store.get().map(|s| s.report()) {
@@ -171,7 +188,7 @@ pub fn status_json(ctx: &Ctx) -> Value {
         "sensors_active": m.sensors_active.get(),
         "uplink_connected": m.uplink_connected.get() == 1,
         "dead_letters": {"held": ctx.store.get().map(|s| s.dead.len()), "recent": ctx.dead_letters.recent(10)},
-        "feedback": ctx.feedback.status(),
+        "feedback": feedback.status(),
         "faults_enabled": Faults::enabled(),
     })
 }

@@ -13,6 +13,7 @@ pub mod parse;
 use crate::ctx::Ctx;
 use crate::flow::Permit;
 use crate::mqtt::{self, LinkEvent, ReconnectBackoff};
+use crate::port::Slot;
 use crate::ratelog::RateLog;
 use crate::sensor::{SampleBatch, SensorSupMsg};
 use crate::status::Condition;
@@ -39,6 +40,8 @@ pub struct IngestActor;
 /// State built in `pre_start`.
 pub struct IngestState {
     ctx: Arc<Ctx>,
+    /// The sensor stage, where parsed samples go.
+    sensors: Arc<Slot<SensorSupMsg>>,
     client: AsyncClient,
     poller: JoinHandle<()>,
     filters: Vec<TopicFilter>,
@@ -52,12 +55,12 @@ pub struct IngestState {
 impl Actor for IngestActor {
     type Msg = IngestMsg;
     type State = IngestState;
-    type Arguments = Arc<Ctx>;
+    type Arguments = (Arc<Ctx>, Arc<Slot<SensorSupMsg>>);
 
     async fn pre_start(
         &self,
         myself: ActorRef<IngestMsg>,
-        ctx: Arc<Ctx>,
+        (ctx, sensors): (Arc<Ctx>, Arc<Slot<SensorSupMsg>>),
     ) -> Result<IngestState, ActorProcessingErr> {
         if ctx.faults.start_fails("ingest") {
             return Err("injected fault: ingest cannot start".into());
@@ -99,6 +102,7 @@ impl Actor for IngestActor {
         );
         ctx.status.stage("ingest", StageState::Running, None);
         Ok(IngestState {
+            sensors,
             limits: Limits {
                 max_payload_bytes: cfg.max_payload_bytes,
                 max_batch_samples: cfg.max_batch_samples,
@@ -192,7 +196,7 @@ fn on_publish(
                     permit,
                 },
             };
-            if !ctx.stages.sensors.cast(msg) {
+            if !st.sensors.cast(msg) {
                 ctx.metrics
                     .samples_dropped
                     .get_or_create(&crate::metrics::ReasonLabel {

@@ -19,6 +19,7 @@ use super::summary::PeriodSummary;
 use super::tracker::{Step, Tracker};
 use super::window::WindowStats;
 use super::SampleBatch;
+use super::SensorPorts;
 use crate::ctx::Ctx;
 use crate::inference::{PoolMsg, Reply, ReplyTo, ScoreRequest, Scored, Stamps, Ticket};
 use crate::metrics::ReasonLabel;
@@ -80,14 +81,17 @@ pub struct SensorActor;
 pub struct SensorArgs {
     /// Sensor id (topic level).
     pub sensor: Arc<str>,
-    /// Shared context.
+    /// Shared services.
     pub ctx: Arc<Ctx>,
+    /// The stages it sends to and the state it shares.
+    pub ports: Arc<SensorPorts>,
 }
 
 /// State built in `pre_start`.
 pub struct SensorState {
     sensor: Arc<str>,
     ctx: Arc<Ctx>,
+    ports: Arc<SensorPorts>,
     /// This actor as inference's requests name it.
     reply_to: ReplyTo,
     /// The window and the learned baseline.
@@ -126,6 +130,7 @@ impl Actor for SensorActor {
             (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
         });
         Ok(SensorState {
+            ports: args.ports,
             reply_to: myself.get_derived(),
             detector: Detector::new(cfg),
             sensor: args.sensor,
@@ -220,7 +225,7 @@ fn on_samples(st: &mut SensorState, batch: SampleBatch) {
             reply: st.reply_to.clone(),
             ticket: Ticket::new(st.order.issue(), st.reply_to.clone()),
         };
-        if !st.ctx.stages.inference.cast(PoolMsg::Score(Box::new(req))) {
+        if !st.ports.inference.cast(PoolMsg::Score(Box::new(req))) {
             m.samples_dropped
                 .get_or_create(&ReasonLabel {
                     reason: "inference_restarting",
@@ -279,6 +284,7 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     m.decision_latency_seconds
         .observe(now.duration_since(s.req.stamps.received).as_secs_f64());
     let ctx = st.ctx.clone();
+    let ports = st.ports.clone();
     let end_ts = s.req.stats.end_ts;
     let sensor = &st.sensor;
     let d = st.detector.decide(
@@ -290,10 +296,11 @@ fn on_scored(st: &mut SensorState, s: Scored) {
         s.threshold,
         s.req.novelty,
         |score| {
-            ctx.feedback
+            ports
+                .feedback
                 .decide(sensor, end_ts, score, ctx.cfg.sensors.threshold)
         },
-        || ctx.alert_cap.allow(),
+        || ports.alert_cap.allow(),
     );
     let (suppressed_before, episode) = match d.verdict {
         Verdict::Normal => {
@@ -438,7 +445,7 @@ fn send_up(
         raw,
         trace,
     };
-    if !st.ctx.stages.uplink.cast(UplinkMsg::Publish(Box::new(out))) {
+    if !st.ports.uplink.cast(UplinkMsg::Publish(Box::new(out))) {
         st.ctx
             .metrics
             .uplink_dropped

@@ -29,11 +29,11 @@
 //!   `features` `O(bands)` per window. Plain data, no allocation except the
 //!   returned feature `Vec`. State round-trips through [`BaselineSnapshot`].
 
-pub use super::baseline_types::{BaselineConfig, BaselineSnapshot};
 pub use super::features::{feature_names, DEFAULT_BANDS, FEATURE_NAMES, SCALAR_FEATURES};
 use super::features::{normalise, sat, Reference};
 use super::moments::{ema, running_mean};
 use super::window::{WindowStats, MAX_WINDOW_LEN};
+pub use crate::learned::{BaselineConfig, BaselineSnapshot};
 
 /// Most bands a valid window can have; bounds allocations from band counts.
 const MAX_BANDS: usize = MAX_WINDOW_LEN / 2;

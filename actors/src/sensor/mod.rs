@@ -11,7 +11,6 @@
 pub mod actor;
 pub mod admission;
 pub mod baseline;
-pub mod baseline_types;
 pub mod detector;
 pub mod features;
 pub mod likelihood;
@@ -35,9 +34,38 @@ pub mod window;
 pub use actor::{SensorActor, SensorMsg};
 pub use supervisor::{SensorSupMsg, SensorSupervisor};
 
+use crate::port::Slot;
+use std::sync::Arc;
+
 pub use crate::config::SensorsConfig;
 use std::time::Instant;
 use window::Sample;
+
+/// What the sensor stage is given at spawn besides the shared services ([`crate::ctx::Ctx`]):
+/// the stages it sends to, and the state it shares with feedback and across sensors.
+pub struct SensorPorts {
+    /// The inference pool: feature vectors to score.
+    pub inference: Arc<Slot<crate::inference::PoolMsg>>,
+    /// The uplink: alerts, summaries and raw windows to commit and send.
+    pub uplink: Arc<Slot<crate::uplink::UplinkMsg>>,
+    /// Threshold overrides set by feedback, and the decisions its calibration learns from.
+    pub feedback: Arc<crate::feedback::FeedbackShared>,
+    /// The global cap on sensor alerts (`alerts.max_per_minute`), shared by every sensor.
+    pub alert_cap: Arc<storm::AlertCap>,
+}
+
+impl SensorPorts {
+    /// Ports to no stage (every send fails and is counted), with fresh feedback state and
+    /// alert cap: for a sensor stage run alone, as the memory benchmark does.
+    pub fn unconnected(cfg: &crate::config::GatewayConfig) -> Arc<Self> {
+        Arc::new(SensorPorts {
+            inference: Arc::default(),
+            uplink: Arc::default(),
+            feedback: Arc::new(crate::feedback::FeedbackShared::new(cfg)),
+            alert_cap: Arc::new(storm::AlertCap::new(&cfg.alerts)),
+        })
+    }
+}
 
 /// Samples for one sensor from one ingest message.
 #[derive(Debug)]

@@ -10,6 +10,7 @@
 
 use super::actor::{SensorActor, SensorArgs, SensorMsg};
 use super::SampleBatch;
+use super::SensorPorts;
 use crate::ctx::Ctx;
 use crate::metrics::ReasonLabel;
 use crate::restart::{RestartTracker, Verdict};
@@ -53,6 +54,7 @@ struct Entry {
 /// State built in `pre_start`.
 pub struct SensorSupState {
     ctx: Arc<Ctx>,
+    ports: Arc<SensorPorts>,
     sensors: HashMap<Arc<str>, Entry>,
     by_actor: HashMap<ActorId, Arc<str>>,
     rng: SmallRng,
@@ -61,12 +63,12 @@ pub struct SensorSupState {
 impl Actor for SensorSupervisor {
     type Msg = SensorSupMsg;
     type State = SensorSupState;
-    type Arguments = Arc<Ctx>;
+    type Arguments = (Arc<Ctx>, Arc<SensorPorts>);
 
     async fn pre_start(
         &self,
         myself: ActorRef<SensorSupMsg>,
-        ctx: Arc<Ctx>,
+        (ctx, ports): (Arc<Ctx>, Arc<SensorPorts>),
     ) -> Result<SensorSupState, ActorProcessingErr> {
         let idle = ctx.cfg.sensors.idle_timeout.get();
         myself.send_interval(
@@ -76,6 +78,7 @@ impl Actor for SensorSupervisor {
         schedule_summary(&myself, &ctx);
         Ok(SensorSupState {
             ctx,
+            ports,
             sensors: HashMap::new(),
             by_actor: HashMap::new(),
             rng: SmallRng::from_os_rng(),
@@ -204,6 +207,7 @@ async fn spawn(myself: &ActorRef<SensorSupMsg>, st: &mut SensorSupState, sensor:
     let args = SensorArgs {
         sensor: sensor.clone(),
         ctx: st.ctx.clone(),
+        ports: st.ports.clone(),
     };
     match Actor::spawn_linked(None, SensorActor, args, myself.get_cell()).await {
         Ok((actor, _)) => {

@@ -3,19 +3,21 @@
 //!
 //! Design constraints: a stage that fails in `pre_start` is treated like one that crashed: it
 //! is retried with backoff, slower and slower, and the gateway runs degraded meanwhile — never
-//! a crash loop and never an exit. Stages find each other through [`crate::ctx::Slot`]s, which
+//! a crash loop and never an exit. Stages find each other through [`crate::port::Slot`]s, which
 //! are cleared while a stage is down and set again when it is back.
 
 use crate::config::Strategy;
 use crate::ctx::Ctx;
-use crate::feedback::FeedbackActor;
+use crate::feedback::{self, FeedbackActor, FeedbackPorts, FeedbackShared, Refused};
 use crate::http::HttpActor;
-use crate::inference::InferencePool;
+use crate::inference::{InferencePool, PoolMsg};
 use crate::ingest::IngestActor;
+use crate::port::Slot;
 use crate::restart::{RestartTracker, Verdict};
-use crate::sensor::SensorSupervisor;
+use crate::sensor::storm::AlertCap;
+use crate::sensor::{SensorPorts, SensorSupMsg, SensorSupervisor};
 use crate::status::{Condition, StageState};
-use crate::uplink::UplinkActor;
+use crate::uplink::{Commands, UplinkActor, UplinkMsg};
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
@@ -94,6 +96,7 @@ struct Child {
 /// State built in `pre_start`.
 pub struct RootState {
     ctx: Arc<Ctx>,
+    wiring: Wiring,
     children: HashMap<Stage, Child>,
     by_actor: HashMap<ActorId, Stage>,
     expected_stop: HashSet<ActorId>,
@@ -112,6 +115,7 @@ impl Actor for RootSupervisor {
         ctx: Arc<Ctx>,
     ) -> Result<RootState, ActorProcessingErr> {
         let mut st = RootState {
+            wiring: Wiring::new(&ctx),
             ctx,
             children: Stage::ALL.iter().map(|s| (*s, Child::default())).collect(),
             by_actor: HashMap::new(),
@@ -144,7 +148,7 @@ impl Actor for RootSupervisor {
                 st.stopped.insert(s);
                 if let Some(cell) = st.children.get_mut(&s).and_then(|c| c.cell.take()) {
                     st.expected_stop.insert(cell.get_id());
-                    clear_slot(&st.ctx, s);
+                    st.wiring.clear(s);
                     let _ = cell
                         .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
                         .await;
@@ -186,59 +190,112 @@ impl Actor for RootSupervisor {
     }
 }
 
+/// The stages' addresses and the state some of them share, handed to each stage as its ports
+/// when it is spawned. A slot is set while its stage runs and cleared while it restarts.
+struct Wiring {
+    sensors: Arc<Slot<SensorSupMsg>>,
+    inference: Arc<Slot<PoolMsg>>,
+    uplink: Arc<Slot<UplinkMsg>>,
+    sensor_ports: Arc<SensorPorts>,
+    feedback_ports: Arc<FeedbackPorts>,
+    commands: Commands,
+}
+
+impl Wiring {
+    fn new(ctx: &Arc<Ctx>) -> Self {
+        let (inference, uplink) = (Arc::new(Slot::default()), Arc::new(Slot::default()));
+        let shared = Arc::new(FeedbackShared::new(&ctx.cfg));
+        let feedback_ports = Arc::new(FeedbackPorts {
+            uplink: Arc::clone(&uplink),
+            feedback: Arc::new(Slot::default()),
+            shared: Arc::clone(&shared),
+        });
+        let commands: Commands = {
+            let (ctx, ports) = (Arc::clone(ctx), Arc::clone(&feedback_ports));
+            Arc::new(move |topic, payload| {
+                !matches!(
+                    feedback::intake(&ctx, &ports, topic, payload),
+                    Err(Refused::UnknownKind)
+                )
+            })
+        };
+        Wiring {
+            sensors: Arc::new(Slot::default()),
+            sensor_ports: Arc::new(SensorPorts {
+                inference: Arc::clone(&inference),
+                uplink: Arc::clone(&uplink),
+                feedback: shared,
+                alert_cap: Arc::new(AlertCap::new(&ctx.cfg.alerts)),
+            }),
+            inference,
+            uplink,
+            feedback_ports,
+            commands,
+        }
+    }
+
+    /// Empties the slot of `stage` (it is down).
+    fn clear(&self, stage: Stage) {
+        match stage {
+            Stage::Uplink => self.uplink.set(None),
+            Stage::Feedback => self.feedback_ports.feedback.set(None),
+            Stage::Inference => self.inference.set(None),
+            Stage::Sensors => self.sensors.set(None),
+            Stage::Ingest | Stage::Http => {}
+        }
+    }
+}
+
 async fn spawn(
     ctx: &Arc<Ctx>,
+    w: &Wiring,
     stage: Stage,
     sup: ActorCell,
 ) -> Result<ActorCell, ActorProcessingErr> {
     let c = ctx.clone();
     Ok(match stage {
         Stage::Uplink => {
-            let (a, _) = Actor::spawn_linked(None, UplinkActor, c, sup).await?;
-            ctx.stages.uplink.set(Some(a.clone()));
+            let args = (c, w.commands.clone());
+            let (a, _) = Actor::spawn_linked(None, UplinkActor, args, sup).await?;
+            w.uplink.set(Some(a.clone()));
             a.get_cell()
         }
         Stage::Feedback => {
-            let (a, _) = Actor::spawn_linked(None, FeedbackActor, c, sup).await?;
-            ctx.stages.feedback.set(Some(a.clone()));
+            let args = (c, w.feedback_ports.clone());
+            let (a, _) = Actor::spawn_linked(None, FeedbackActor, args, sup).await?;
+            w.feedback_ports.feedback.set(Some(a.clone()));
             a.get_cell()
         }
         Stage::Inference => {
             let (a, _) = Actor::spawn_linked(None, InferencePool, c, sup).await?;
-            ctx.stages.inference.set(Some(a.clone()));
+            w.inference.set(Some(a.clone()));
             a.get_cell()
         }
         Stage::Sensors => {
-            let (a, _) = Actor::spawn_linked(None, SensorSupervisor, c, sup).await?;
-            ctx.stages.sensors.set(Some(a.clone()));
+            let args = (c, w.sensor_ports.clone());
+            let (a, _) = Actor::spawn_linked(None, SensorSupervisor, args, sup).await?;
+            w.sensors.set(Some(a.clone()));
             a.get_cell()
         }
-        Stage::Ingest => Actor::spawn_linked(None, IngestActor, c, sup)
+        Stage::Ingest => Actor::spawn_linked(None, IngestActor, (c, w.sensors.clone()), sup)
             .await?
             .0
             .get_cell(),
-        Stage::Http => Actor::spawn_linked(None, HttpActor, c, sup)
-            .await?
-            .0
-            .get_cell(),
+        Stage::Http => {
+            let args = (c, w.feedback_ports.shared.clone());
+            Actor::spawn_linked(None, HttpActor, args, sup)
+                .await?
+                .0
+                .get_cell()
+        }
     })
-}
-
-fn clear_slot(ctx: &Ctx, stage: Stage) {
-    match stage {
-        Stage::Uplink => ctx.stages.uplink.set(None),
-        Stage::Feedback => ctx.stages.feedback.set(None),
-        Stage::Inference => ctx.stages.inference.set(None),
-        Stage::Sensors => ctx.stages.sensors.set(None),
-        Stage::Ingest | Stage::Http => {}
-    }
 }
 
 async fn start(myself: &ActorRef<RootMsg>, st: &mut RootState, stage: Stage) {
     st.ctx
         .status
         .stage(stage.name(), StageState::Starting, None);
-    match spawn(&st.ctx, stage, myself.get_cell()).await {
+    match spawn(&st.ctx, &st.wiring, stage, myself.get_cell()).await {
         Ok(cell) => {
             st.by_actor.insert(cell.get_id(), stage);
             if let Some(c) = st.children.get_mut(&stage) {
@@ -252,7 +309,7 @@ async fn start(myself: &ActorRef<RootMsg>, st: &mut RootState, stage: Stage) {
 }
 
 fn failed(myself: &ActorRef<RootMsg>, st: &mut RootState, stage: Stage, why: String) {
-    clear_slot(&st.ctx, stage);
+    st.wiring.clear(stage);
     st.ctx.metrics.restart(stage.name());
     let policy = &st.ctx.cfg.supervisor;
     let Some(child) = st.children.get_mut(&stage) else {
@@ -285,7 +342,7 @@ fn failed(myself: &ActorRef<RootMsg>, st: &mut RootState, stage: Stage, why: Str
         {
             if let Some(cell) = st.children.get_mut(&other).and_then(|c| c.cell.take()) {
                 st.expected_stop.insert(cell.get_id());
-                clear_slot(&st.ctx, other);
+                st.wiring.clear(other);
                 cell.stop(Some("one_for_all restart".into()));
                 st.ctx
                     .status

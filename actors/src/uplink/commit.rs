@@ -24,7 +24,7 @@ use ractor::ActorRef;
 use rand::Rng;
 use serde_json::{json, Map, Value};
 use std::time::Instant;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// Most messages committed as one group: beyond a few hundred records a sled batch gets
 /// slower per record (measured in `benches/store.rs`), and the group holds the store's lock.
@@ -256,4 +256,38 @@ impl AlertLine {
             trace_id
         );
     }
+}
+
+/// Commits a gateway-level alert (sensor `_gateway`) so an operator upstream learns of a
+/// condition like a replaced store; it goes out with the first uplink session. Exempt from
+/// the sensors' alert gate and the global cap (`alerts.max_per_minute`): rare, and never to be
+/// withheld.
+fn raise_gateway_alert(ctx: &Ctx, kind: &str, reason: &str) {
+    let Some(store) = ctx.store.get() else {
+        error!(message = "Could not commit the gateway alert: store closed.", %kind, %reason);
+        return;
+    };
+    let mut body = serde_json::Map::new();
+    body.insert("kind".into(), serde_json::json!(kind));
+    body.insert("reason".into(), serde_json::json!(reason));
+    let ts = crate::status::now_ms();
+    let r = commit_message(
+        ctx,
+        &store,
+        crate::outbound::Class::Alert,
+        "_gateway",
+        ts,
+        body,
+    );
+    if let Err(e) = r.and_then(|_| store.db().flush().map_err(Into::into)) {
+        error!(message = "Could not commit the gateway alert.", error = %e);
+    }
+}
+
+/// The store was unreadable and replaced by a fresh one (`why`): degraded until restart, and
+/// said upstream.
+pub(crate) fn store_replaced(ctx: &Ctx, why: &str) {
+    ctx.status
+        .condition(Condition::StoreRecovered, Some(why.to_string()));
+    raise_gateway_alert(ctx, "store_recovered", why);
 }

@@ -51,8 +51,16 @@ use tracing::{info, warn};
 mod commit;
 mod recovery;
 use crate::outbound::{Class, Outbound};
+pub(crate) use commit::store_replaced;
 pub use commit::{commit_message, commit_traced};
 pub use recovery::Reopened;
+
+/// Topic (under the gateway's prefix) filter of every feedback kind.
+pub const FEEDBACK_FILTER: &str = "feedback/+";
+
+/// Where the uplink hands what arrives on its feedback subscription (topic, payload): `false`
+/// when the kind is unknown (the uplink logs it). Runs on the uplink's mailbox: must not block.
+pub type Commands = Arc<dyn Fn(&str, bytes::Bytes) -> bool + Send + Sync>;
 
 /// Messages of the uplink actor.
 #[derive(Debug)]
@@ -92,6 +100,7 @@ pub struct UplinkActor;
 /// State built in `pre_start`.
 pub struct UplinkState {
     ctx: Arc<Ctx>,
+    commands: Commands,
     session: Option<Session>,
     gen: u64,
     delay: Duration,
@@ -148,12 +157,12 @@ struct Session {
 impl Actor for UplinkActor {
     type Msg = UplinkMsg;
     type State = UplinkState;
-    type Arguments = Arc<Ctx>;
+    type Arguments = (Arc<Ctx>, Commands);
 
     async fn pre_start(
         &self,
         myself: ActorRef<UplinkMsg>,
-        ctx: Arc<Ctx>,
+        (ctx, commands): (Arc<Ctx>, Commands),
     ) -> Result<UplinkState, ActorProcessingErr> {
         if ctx.faults.start_fails("uplink") {
             return Err("injected fault: uplink cannot start".into());
@@ -176,6 +185,7 @@ impl Actor for UplinkActor {
             }
         }
         let mut st = UplinkState {
+            commands,
             delay: cfg.reconnect_initial.get(),
             replay: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             traced: InFlight::new(ctx.traces.clone(), TRACED_RECORDS),
@@ -393,10 +403,9 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
             st.last_status = None;
             info!(message = "Uplink connected.", url = %st.ctx.cfg.uplink.url, backlog = backlog(&st.ctx));
             // Clean sessions forget subscriptions: renew on every connect.
-            let _ = s.client.try_subscribe(
-                topic(&st.ctx, crate::feedback::FEEDBACK_FILTER),
-                QoS::AtLeastOnce,
-            );
+            let _ = s
+                .client
+                .try_subscribe(topic(&st.ctx, FEEDBACK_FILTER), QoS::AtLeastOnce);
             publish_status(st);
             pump(myself, st);
         }
@@ -421,9 +430,7 @@ fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
         }
         LinkEvent::Event(Event::Incoming(Packet::Publish(p))) => {
             // Feedback: classified and limited here, applied by the feedback stage.
-            if let Err(crate::feedback::Refused::UnknownKind) =
-                crate::feedback::intake(&st.ctx, &p.topic, p.payload)
-            {
+            if !(st.commands)(&p.topic, p.payload) {
                 if let Some(suppressed) = st.droplog.allow("feedback_kind", Instant::now()) {
                     warn!(message = "Feedback of an unknown kind ignored.", topic = %p.topic, suppressed);
                 }

@@ -163,7 +163,7 @@ pub(super) fn reopened(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, r: Re
             st.ctx.store.put(store);
             st.ctx.status.condition(Condition::StoreError, None);
             if let Some(why) = opened.recovered {
-                crate::system::store_replaced(&st.ctx, &why);
+                super::commit::store_replaced(&st.ctx, &why);
             }
             // Everything held is resent in order, as after a reconnect.
             if let Some(s) = st.session.as_mut().filter(|s| s.connected) {

@@ -1,5 +1,6 @@
-//! Plain data types of the per-sensor [`Baseline`](super::baseline::Baseline):
-//! its [`BaselineConfig`] and the persisted [`BaselineSnapshot`]. Re-exported by
+//! What a sensor has learned, as plain data kept outside its actor (a restarted actor resumes
+//! from it): the [`BaselineSnapshot`] of its [`Baseline`](crate::sensor::baseline::Baseline) and that baseline's
+//! [`BaselineConfig`]. A leaf, so the context that keeps the snapshots imports no stage. Re-exported by
 //! `baseline`.
 //!
 //! # Design constraints
@@ -8,7 +9,7 @@
 //!   restarted actor resumes exactly where it left off.
 //! - No per-sample cost of their own.
 
-/// Tunables of a [`Baseline`](super::baseline::Baseline).
+/// Tunables of a [`Baseline`](crate::sensor::baseline::Baseline).
 #[derive(Clone, Debug, PartialEq)]
 pub struct BaselineConfig {
     /// Raw samples to learn from before features are produced (default 600).
@@ -31,7 +32,7 @@ impl Default for BaselineConfig {
     }
 }
 
-/// The learned state of a [`Baseline`](super::baseline::Baseline), as plain
+/// The learned state of a [`Baseline`](crate::sensor::baseline::Baseline), as plain
 /// data so a restarted actor can resume where it left off.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BaselineSnapshot {
