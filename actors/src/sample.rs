@@ -103,7 +103,7 @@ impl fmt::Display for WindowConfigError {
 
 impl std::error::Error for WindowConfigError {}
 
-/// Why [`Window::push`](super::window::Window::push) refused a sample (the
+/// Why [`Window::push`](crate::sensor::window::Window::push) refused a sample (the
 /// window is left unchanged).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Rejection {
@@ -150,7 +150,7 @@ pub struct WindowStats {
     /// Largest value: catches spikes.
     pub max: f64,
     /// 5th percentile (linear interpolation, see
-    /// [`SortedWindow`](super::percentile::SortedWindow)): robust low tail.
+    /// [`SortedWindow`](crate::sensor::percentile::SortedWindow)): robust low tail.
     pub p05: f64,
     /// Median: robust level.
     pub p50: f64,

@@ -22,14 +22,14 @@ pub struct SensorsConfig {
     /// Rate per window at which the baseline follows the sensor (bounded steps; 0 = frozen).
     pub baseline_adapt_rate: f64,
     /// Decisions a new sensor spends learning its own score distribution before any can be
-    /// anomalous (see [`likelihood`]).
+    /// anomalous (see [`crate::sensor::likelihood`]).
     pub learn_decisions: u32,
-    /// Calibrated score (0–1, [`likelihood`]) above which a decision is anomalous; 0.5 means
+    /// Calibrated score (0–1, [`crate::sensor::likelihood`]) above which a decision is anomalous; 0.5 means
     /// the recent model scores sit where this sensor's history puts one chance in 10⁵, or its
-    /// novelty where its history puts one in ~30 ([`novelty`]).
+    /// novelty where its history puts one in ~30 ([`crate::sensor::novelty`]).
     pub threshold: f32,
     /// Judge each window also by the sensor's novelty, the distance of its recent course to
-    /// its own history ([`novelty`]); `false` leaves the model score alone.
+    /// its own history ([`crate::sensor::novelty`]); `false` leaves the model score alone.
     pub novelty: bool,
     /// Most sensors with a live actor; samples of further sensors are rejected.
     pub max_sensors: usize,
@@ -37,7 +37,7 @@ pub struct SensorsConfig {
     pub idle_timeout: Dur,
     /// Minimum spacing of two alerts of one sensor, across episodes, in the sensor's own
     /// samples (a silence counts the samples it stood for); alerts within it are suppressed
-    /// and counted (see [`storm`]).
+    /// and counted (see [`crate::sensor::storm`]).
     pub alert_cooldown: u32,
     /// While an episode lasts, a reminder alert every this many of the sensor's samples;
     /// 0 = never.

@@ -73,7 +73,7 @@ struct Figures {
     model_announced: Option<Value>,
 }
 
-/// The feedback state shared through [`crate::ctx::Ctx::feedback`].
+/// The feedback state, shared with the sensors and `/status` through [`super::FeedbackPorts`].
 pub struct FeedbackShared {
     /// The inbound limits, asked by the uplink on every feedback message.
     pub limits: Limits,

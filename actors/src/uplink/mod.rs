@@ -26,10 +26,15 @@
 //!   span from its publish to its PUBACK, both kept in a bounded map ([`InFlight`]). Every
 //!   other message gets a fresh random trace id. Each committed alert is logged with its
 //!   `trace_id`, and so is every other line about that message ([`commit`]).
-//! - **Feedback intake only.** The session subscribes `feedback/+`; each feedback message is
-//!   classified and rate-limited by [`crate::feedback::intake`] (no I/O, no waiting) and, if
-//!   admitted, handed to the feedback stage, which applies it (a `raw-request` answer comes
-//!   back here as an ordinary [`UplinkMsg::Publish`]).
+//! - **Feedback intake only.** The session subscribes `feedback/+`; each feedback message goes
+//!   to the [`Commands`] sink the uplink was given at spawn, which classifies and rate-limits
+//!   it (no I/O, no waiting) and, if admitted, hands it to the feedback stage, which applies it
+//!   (a `raw-request` answer comes back here as an ordinary [`UplinkMsg::Publish`]).
+//!
+//! By job: `session.rs` (connect, link events, PUBACK matching, loss and backoff), `lanes.rs`
+//! (live and backlog lanes, pacing), `commit.rs` (group commit and flush), `recovery.rs` (the
+//! store closed and reopened), `status_topic.rs` (the retained status); this file holds the
+//! actor, its state and its housekeeping tick.
 
 use crate::ctx::Ctx;
 use crate::metrics::{ClassLabel, ReasonLabel};
@@ -49,11 +54,19 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 mod commit;
+mod lanes;
 mod recovery;
+mod session;
+mod status_topic;
+
 use crate::outbound::{Class, Outbound};
 pub(crate) use commit::store_replaced;
 pub use commit::{commit_message, commit_traced};
+use lanes::{backlog, evicted, flush, pump};
 pub use recovery::Reopened;
+use session::{connect, drop_session, on_link};
+use status_topic::publish_status;
+pub use status_topic::status_payload;
 
 /// Topic (under the gateway's prefix) filter of every feedback kind.
 pub const FEEDBACK_FILTER: &str = "feedback/+";
@@ -300,277 +313,12 @@ fn topic(ctx: &Ctx, rest: &str) -> String {
     format!("{}/{}/{}", ctx.cfg.uplink.prefix, ctx.cfg.gateway.id, rest)
 }
 
-/// The retained status payload for the current mode.
-pub fn status_payload(ctx: &Ctx, state: &str, reasons: &[String], since: i64) -> Vec<u8> {
-    let scorer = ctx.scorer();
-    let ev = evicted(ctx);
-    json!({
-        "state": state,
-        "since": since,
-        "reasons": reasons,
-        "version": env!("CARGO_PKG_VERSION"),
-        "model": {"name": scorer.name(), "version": scorer.version(), "fallback": scorer.is_fallback()},
-        "evicted": {"alert": ev[0], "summary": ev[1], "raw": ev[2]},
-    })
-    .to_string()
-    .into_bytes()
-}
-
-fn connect(
-    myself: &ActorRef<UplinkMsg>,
-    st: &mut UplinkState,
-    delay: Duration,
-) -> Result<(), ActorProcessingErr> {
-    let cfg = &st.ctx.cfg.uplink;
-    let url = mqtt::parse_url(&cfg.url)?;
-    st.gen += 1;
-    let gen = st.gen;
-    let client_id = format!(
-        "edgegw-{}-uplink-{}",
-        st.ctx.cfg.gateway.id,
-        std::process::id()
-    );
-    let mut opts = mqtt::options(&url, &client_id, cfg.keep_alive.get(), 4 << 20);
-    opts.set_inflight(cfg.inflight.min(u16::MAX as usize) as u16);
-    let will = status_payload(&st.ctx, "offline", &["last will".to_string()], now_ms());
-    opts.set_last_will(LastWill::new(
-        topic(&st.ctx, "status"),
-        will,
-        QoS::AtLeastOnce,
-        true,
-    ));
-    let (client, el) = mqtt::client(opts, cfg.inflight + 16);
-    let me = myself.clone();
-    let task = mqtt::spawn_session(el, delay, move |ev| {
-        me.cast(UplinkMsg::Link(gen, ev)).is_ok()
-    });
-    st.session = Some(Session {
-        client,
-        task,
-        connected: false,
-        unnumbered: VecDeque::new(),
-        awaiting: HashMap::new(),
-        last_progress: Instant::now(),
-        live_start: 0,
-        backlog_cursor: 0,
-        live_cursor: 0,
-    });
-    Ok(())
-}
-
-fn drop_session(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, error: &str) {
-    if let Some(s) = st.session.take() {
-        s.task.abort();
-        if s.connected {
-            warn!(message = "Uplink disconnected.", %error, backlog = backlog(&st.ctx));
-        }
-    }
-    st.ctx.metrics.uplink_connected.set(0);
-    st.ctx
-        .status
-        .condition(Condition::UplinkDown, Some(error.to_string()));
-    let cfg = &st.ctx.cfg.uplink;
-    let wait = jittered(st.delay, 0.25, &mut rand::rng());
-    st.delay = (st.delay * 2).min(cfg.reconnect_max.get());
-    st.gen += 1;
-    let gen = st.gen;
-    myself.send_after(wait, move || UplinkMsg::Connect(gen));
-}
-
-fn backlog(ctx: &Ctx) -> u64 {
-    ctx.store
-        .get()
-        .map_or(0, |s| s.stats().iter().map(|(_, s)| s.count).sum())
-}
-
-/// Evictions per class (zero while the store is closed; they are persisted in it).
-fn evicted(ctx: &Ctx) -> [u64; 3] {
-    ctx.store.get().map_or([0; 3], |s| s.evicted())
-}
-
-fn on_link(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, ev: LinkEvent) {
-    let Some(s) = st.session.as_mut() else { return };
-    match ev {
-        LinkEvent::Event(Event::Incoming(Packet::ConnAck(_))) => {
-            s.connected = true;
-            s.last_progress = Instant::now();
-            s.live_start = st.durable + 1;
-            s.backlog_cursor = 0;
-            s.live_cursor = s.live_start;
-            st.delay = st.ctx.cfg.uplink.reconnect_initial.get();
-            st.ctx.metrics.uplink_connected.set(1);
-            st.ctx.status.condition(Condition::UplinkDown, None);
-            st.last_status = None;
-            info!(message = "Uplink connected.", url = %st.ctx.cfg.uplink.url, backlog = backlog(&st.ctx));
-            // Clean sessions forget subscriptions: renew on every connect.
-            let _ = s
-                .client
-                .try_subscribe(topic(&st.ctx, FEEDBACK_FILTER), QoS::AtLeastOnce);
-            publish_status(st);
-            pump(myself, st);
-        }
-        LinkEvent::Event(Event::Outgoing(Outgoing::Publish(pkid))) => {
-            if let Some((class, seq)) = s.unnumbered.pop_front() {
-                if seq != 0 {
-                    s.awaiting.insert(pkid, (class, seq));
-                }
-            }
-        }
-        LinkEvent::Event(Event::Incoming(Packet::PubAck(ack))) => {
-            s.last_progress = Instant::now();
-            if let Some((class, seq)) = s.awaiting.remove(&ack.pkid) {
-                st.traced.acked(seq);
-                // Without the store (closed) or on failure the record stays and is sent again
-                // later: a duplicate, never a loss.
-                if let Some(Err(e)) = st.ctx.store.get().map(|store| store.ack(class, seq)) {
-                    recovery::store_failed(myself, st, "delete after PUBACK", &e);
-                }
-            }
-            pump(myself, st);
-        }
-        LinkEvent::Event(Event::Incoming(Packet::Publish(p))) => {
-            // Feedback: classified and limited here, applied by the feedback stage.
-            if !(st.commands)(&p.topic, p.payload) {
-                if let Some(suppressed) = st.droplog.allow("feedback_kind", Instant::now()) {
-                    warn!(message = "Feedback of an unknown kind ignored.", topic = %p.topic, suppressed);
-                }
-            }
-        }
-        LinkEvent::Event(_) => {}
-        LinkEvent::Down { error, .. } => drop_session(myself, st, &error),
-    }
-}
-
 pub(super) fn count_evictions(ctx: &Ctx, evicted: &[(Class, u64)]) {
     for (c, _) in evicted {
         ctx.metrics
             .store_evicted
             .get_or_create(&ClassLabel { class: c.as_str() })
             .inc();
-    }
-}
-
-/// Starts a flush of everything inserted so far, unless one is running (it will be followed
-/// by another when it ends): the group commit.
-fn flush(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
-    if st.flushing || st.inserted <= st.durable {
-        return;
-    }
-    let Some(store) = st.ctx.store.get() else {
-        return;
-    };
-    st.flushing = true;
-    let upto = st.inserted;
-    let db = store.db();
-    let (me, store_gen) = (myself.clone(), st.store_gen);
-    tokio::spawn(async move {
-        let error = db.flush_async().await.err().map(Into::into);
-        let _ = me.cast(UplinkMsg::Flushed {
-            store_gen,
-            upto,
-            error,
-        });
-    });
-}
-
-fn pump(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
-    let limit = st.ctx.cfg.uplink.inflight;
-    let Some(store) = st.ctx.store.get() else {
-        return;
-    };
-    let Some(s) = st.session.as_mut() else { return };
-    if !s.connected {
-        return;
-    }
-    while s.unnumbered.len() + s.awaiting.len() < limit {
-        // Live lane first: committed during this session, sent at once.
-        let mut from_backlog = false;
-        let mut next = store.next_in(s.live_cursor, st.durable + 1);
-        if matches!(next, Ok(None)) && s.backlog_cursor < s.live_start {
-            if st.replay.check().is_err() {
-                if !st.pump_scheduled {
-                    st.pump_scheduled = true;
-                    myself.send_after(Duration::from_millis(20), || UplinkMsg::Pump);
-                }
-                break;
-            }
-            from_backlog = true;
-            next = store.next_in(s.backlog_cursor, s.live_start);
-        }
-        let r = match next {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                if from_backlog {
-                    s.backlog_cursor = s.live_start;
-                    continue;
-                }
-                break;
-            }
-            Err(e @ crate::store::StoreError::Decode(_)) => {
-                st.ctx
-                    .status
-                    .condition(Condition::StoreError, Some(format!("read: {e}")));
-                break;
-            }
-            Err(e) => {
-                recovery::store_failed(myself, st, "read", &e);
-                break;
-            }
-        };
-        if from_backlog {
-            s.backlog_cursor = r.seq + 1;
-            st.replayed += 1;
-        } else {
-            s.live_cursor = r.seq + 1;
-        }
-        let len = r.payload.len() as u64;
-        match s
-            .client
-            .try_publish(r.topic, QoS::AtLeastOnce, false, r.payload)
-        {
-            Ok(()) => {
-                s.unnumbered.push_back((r.class, r.seq));
-                st.traced.published(r.seq);
-                st.ctx
-                    .metrics
-                    .uplink_bytes
-                    .get_or_create(&ClassLabel {
-                        class: r.class.as_str(),
-                    })
-                    .inc_by(len);
-            }
-            Err(_) => {
-                // The request queue is full: the session is stuck; the watchdog rebuilds it and
-                // the record, still in the store, is sent again then.
-                st.ctx
-                    .metrics
-                    .uplink_dropped
-                    .get_or_create(&ReasonLabel {
-                        reason: "queue_full",
-                    })
-                    .inc();
-                break;
-            }
-        }
-    }
-}
-
-fn publish_status(st: &mut UplinkState) {
-    let (mode, since, reasons) = st.ctx.status.mode();
-    let key = (mode.as_str().to_string(), reasons.clone(), evicted(&st.ctx));
-    if st.last_status.as_ref() == Some(&key) {
-        return;
-    }
-    let Some(s) = st.session.as_mut().filter(|s| s.connected) else {
-        return;
-    };
-    let payload = status_payload(&st.ctx, mode.as_str(), &reasons, since);
-    if s.client
-        .try_publish(topic(&st.ctx, "status"), QoS::AtLeastOnce, true, payload)
-        .is_ok()
-    {
-        s.unnumbered.push_back((Class::Alert, 0));
-        st.last_status = Some(key);
     }
 }
 
