@@ -23,6 +23,7 @@
 //!   that fails for environmental reasons (disk full, read-only) is not moved either: the
 //!   gateway runs without it and reopens it later ([`StoreSlot`]).
 
+mod budget;
 mod codec;
 pub mod deadletters;
 mod group;
@@ -353,54 +354,6 @@ impl Store {
         Ok((seq, g.commit()?))
     }
 
-    fn logical(st: &State) -> u64 {
-        st.stats.iter().map(|s| s.bytes).sum()
-    }
-
-    fn estimated_disk(st: &State) -> u64 {
-        (Self::logical(st) as f64 * st.amplification) as u64
-    }
-
-    fn enforce_budget(&self, st: &mut State) -> Result<Vec<(Class, u64)>, StoreError> {
-        let high = self.cfg.max_bytes as f64 * 0.9;
-        if (Self::estimated_disk(st) as f64) <= high {
-            return Ok(Vec::new());
-        }
-        let target = (self.cfg.max_bytes as f64 * 0.8) as u64;
-        let mut out = Vec::new();
-        while Self::estimated_disk(st) > target {
-            let Some((class, seq, len)) = self.oldest_evictable()? else {
-                break;
-            };
-            let mut counts = st.evicted;
-            counts[class as usize] += 1;
-            // The removal and its count land together or not at all.
-            let mut batch = sled::Batch::default();
-            batch.remove(&key(class, seq));
-            batch.insert(EVICTED_KEY, codec::encode_counts(&counts));
-            self.outbox.apply_batch(batch)?;
-            st.evicted = counts;
-            let s = &mut st.stats[class as usize];
-            s.count = s.count.saturating_sub(1);
-            s.bytes = s.bytes.saturating_sub(len);
-            out.push((class, seq));
-        }
-        Ok(out)
-    }
-
-    /// The record to evict next: the oldest raw window, else the oldest summary, else the
-    /// oldest alert; with its logical size.
-    fn oldest_evictable(&self) -> Result<Option<(Class, u64, u64)>, StoreError> {
-        for class in CLASSES.iter().rev() {
-            if let Some((k, v)) = self.outbox.scan_prefix([*class as u8]).next().transpose()? {
-                if let Some((c, seq)) = parse_key(&k) {
-                    return Ok(Some((c, seq, (k.len() + v.len()) as u64)));
-                }
-            }
-        }
-        Ok(None)
-    }
-
     /// The record with the smallest seq in `[from, below)`, across classes.
     pub fn next_in(&self, from: u64, below: u64) -> Result<Option<Record>, StoreError> {
         let mut best: Option<(u64, Class, sled::IVec)> = None;
@@ -445,21 +398,6 @@ impl Store {
         Ok(true)
     }
 
-    /// Re-measures the disk size and the amplification; evicts if the real size passed the
-    /// budget. Call periodically (it stats files).
-    pub fn refresh(&self) -> Result<Vec<(Class, u64)>, StoreError> {
-        let disk = self.db.size_on_disk()?;
-        let mut st = self.state.lock();
-        st.disk_bytes = disk;
-        let logical = Self::logical(&st);
-        // Only measure on a meaningful amount of data; sled's fixed overhead dominates below.
-        if logical >= 1 << 20 {
-            let measured = (disk as f64 / logical as f64).clamp(1.0, 20.0);
-            st.amplification = 0.8 * st.amplification + 0.2 * measured;
-        }
-        self.enforce_budget(&mut st)
-    }
-
     /// Per-class counts and bytes.
     pub fn stats(&self) -> [(Class, ClassStats); 3] {
         let st = self.state.lock();
@@ -468,17 +406,6 @@ impl Store {
             (Class::Summary, st.stats[1]),
             (Class::Raw, st.stats[2]),
         ]
-    }
-
-    /// Evictions per class since the store was created.
-    pub fn evicted(&self) -> [u64; 3] {
-        self.state.lock().evicted
-    }
-
-    /// Estimated share of the budget in use, 0..1+.
-    pub fn fill(&self) -> f64 {
-        let st = self.state.lock();
-        Self::estimated_disk(&st) as f64 / self.cfg.max_bytes.max(1) as f64
     }
 
     /// The report for `/status` and `store inspect`.
