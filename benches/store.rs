@@ -67,10 +67,10 @@ fn main() {
             s.commit(Class::Summary, SUMMARY_TOPIC, |seq| summary(seq, i % 1000))
                 .unwrap();
             if i % 4096 == 0 {
-                s.db().flush().unwrap();
+                s.flush().unwrap();
             }
         }
-        s.db().flush().unwrap();
+        s.flush().unwrap();
         std::thread::sleep(Duration::from_secs(2));
         s.refresh().unwrap();
         let r = s.report();
@@ -94,20 +94,20 @@ fn main() {
                     .unwrap();
                 i += 1;
             }
-            s.db().flush().unwrap();
+            s.flush().unwrap();
             if i % 200_000 == 0 {
                 println!(
                     "  {i} records held: process RSS {:.1} MiB",
                     rss_mib(std::process::id())
                 );
             }
-            if s.db().size_on_disk().unwrap() >= reopen_mib << 20 {
+            if s.size_on_disk().unwrap() >= reopen_mib << 20 {
                 break;
             }
         }
         println!(
             "filled {:.0} MiB on disk with {i} records",
-            s.db().size_on_disk().unwrap() as f64 / 1048576.0
+            s.size_on_disk().unwrap() as f64 / 1048576.0
         );
     }
     if phases & 4 != 0 {

@@ -234,8 +234,7 @@ impl Gateway {
         let Some(store) = self.ctx.store.get() else {
             return;
         };
-        let db = store.db();
-        match tokio::time::timeout(Duration::from_secs(10), db.flush_async()).await {
+        match tokio::time::timeout(Duration::from_secs(10), store.flush_async()).await {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => error!(message = "Final store flush failed.", error = %e),
             Err(_) => error!(message = "Final store flush timed out."),

@@ -64,25 +64,24 @@ pub fn durable_commits_per_second(dir: &Path, records: u64, group: u64, how: Com
                 s.commit(Class::Summary, SUMMARY_TOPIC, |seq| summary(seq, i % 1000))
                     .unwrap();
                 if (i + 1) % group == 0 {
-                    s.db().flush().unwrap();
+                    s.flush().unwrap();
                 }
             }
-            s.db().flush().unwrap();
+            s.flush().unwrap();
         }
         Commit::Grouped => {
             for first in (0..records).step_by(group as usize) {
                 commit_group(&s, first, group.min(records - first));
-                s.db().flush().unwrap();
+                s.flush().unwrap();
             }
         }
         Commit::Pipelined => {
             let done = std::sync::atomic::AtomicBool::new(false);
             std::thread::scope(|scope| {
-                let db = s.db();
-                let done = &done;
+                let (store, done) = (&s, &done);
                 let flusher = scope.spawn(move || {
                     while !done.load(std::sync::atomic::Ordering::Acquire) {
-                        db.flush().unwrap();
+                        store.flush().unwrap();
                     }
                 });
                 for first in (0..records).step_by(group as usize) {
@@ -92,7 +91,7 @@ pub fn durable_commits_per_second(dir: &Path, records: u64, group: u64, how: Com
                 flusher.join().unwrap();
             });
             // The flush covering the last group.
-            s.db().flush().unwrap();
+            s.flush().unwrap();
         }
     }
     let rate = records as f64 / t.elapsed().as_secs_f64();
@@ -108,7 +107,7 @@ fn fill_summaries(path: &Path, records: u64) -> Store {
     for first in (0..records).step_by(1000) {
         commit_group(&s, first, 1000.min(records - first));
     }
-    s.db().flush().unwrap();
+    s.flush().unwrap();
     s
 }
 
@@ -156,7 +155,7 @@ pub fn fill_outage_backlog(path: &Path, sensors: u64, minutes: u64) -> u64 {
         });
     }
     g.commit().unwrap();
-    s.db().flush().unwrap();
+    s.flush().unwrap();
     n_summaries + 2 * n_alerts
 }
 
@@ -176,7 +175,7 @@ pub fn store_replay_per_second(dir: &Path, records: u64) -> f64 {
         assert!(s.ack(r.class, r.seq).unwrap());
         n += 1;
     }
-    s.db().flush().unwrap();
+    s.flush().unwrap();
     let rate = n as f64 / t.elapsed().as_secs_f64();
     assert_eq!(n, records);
     drop(s);

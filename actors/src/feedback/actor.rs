@@ -5,7 +5,6 @@
 //! the running model is swapped only after the manifest matches the announcement and the
 //! running feature names. A restarted stage reloads the threshold overrides from the store.
 
-use super::persist::Trees;
 use super::validate::{self, Checks, Feedback, ModelAnnouncement, Rejection};
 use super::Admitted;
 use super::FeedbackPorts;
@@ -14,6 +13,7 @@ use crate::model::{LoadedModel, Scorer};
 use crate::outbound::{Class, Outbound};
 use crate::status::now_ms;
 use crate::status::Condition;
+use crate::store::feedback::Trees;
 use crate::uplink::UplinkMsg;
 use ed25519_dalek::VerifyingKey;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -121,7 +121,7 @@ fn with_trees<R>(
     let store = st.ctx.store.get()?;
     let id = (Arc::as_ptr(&store) as usize, store.epoch());
     let counts = st.counts.filter(|(at, _)| *at == id).map(|(_, c)| c);
-    let mut t = match Trees::open(store.db(), counts) {
+    let mut t = match store.feedback_trees(counts) {
         Ok(t) => t,
         Err(e) => return Some(Err(e)),
     };

@@ -20,7 +20,6 @@
 
 mod actor;
 pub mod limits;
-mod persist;
 pub mod state;
 pub mod validate;
 
@@ -133,11 +132,14 @@ fn sensor_of(payload: &[u8]) -> Option<String> {
 }
 
 /// Every label kept in `store` for retraining, oldest first (`edgegw store export --labels`).
-pub fn export_labels(store: &crate::store::Store) -> sled::Result<Vec<serde_json::Value>> {
-    store
-        .db()
-        .open_tree(persist::LABELS)?
-        .iter()
-        .map(|kv| kv.map(|(_, v)| serde_json::from_slice(&v).unwrap_or_default()))
-        .collect()
+pub fn export_labels(
+    store: &crate::store::Store,
+) -> Result<Vec<serde_json::Value>, crate::store::StoreError> {
+    let labels = store.tree(crate::store::feedback::LABELS)?;
+    let mut out = Vec::new();
+    for kv in labels.iter() {
+        let (_, v) = kv?;
+        out.push(serde_json::from_slice(&v).unwrap_or_default());
+    }
+    Ok(out)
 }

@@ -26,6 +26,7 @@
 mod budget;
 mod codec;
 pub mod deadletters;
+pub mod feedback;
 mod group;
 pub mod raw;
 mod slot;
@@ -334,9 +335,36 @@ impl Store {
         self.state.lock().next_seq
     }
 
-    /// A handle for flushing off the caller's thread (`flush_async`).
-    pub fn db(&self) -> sled::Db {
-        self.db.clone()
+    /// Makes everything written so far durable, on the caller's thread (blocks on the disk).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// [`Store::flush`] as a future that does not borrow the store, to run off the caller's
+    /// thread (the uplink's group commit: one at a time, covering every write before it).
+    pub fn flush_async(&self) -> impl std::future::Future<Output = Result<(), StoreError>> + Send {
+        let db = self.db.clone();
+        async move {
+            db.flush_async().await?;
+            Ok(())
+        }
+    }
+
+    /// Bytes the store occupies on disk now (it stats files).
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.db.size_on_disk()?)
+    }
+
+    /// The feedback stage's trees, opened for one use (a kept handle would hold a closed
+    /// store open); `counts` as [`feedback::Trees::open`] takes them.
+    pub fn feedback_trees(&self, counts: Option<(u64, u64)>) -> sled::Result<feedback::Trees> {
+        feedback::Trees::open(self.db.clone(), counts)
+    }
+
+    /// A tree read by the offline tools (`edgegw store export`), by name.
+    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(name)?)
     }
 
     /// Inserts a record with the next seq (`build` makes its payload from the seq) and raises

@@ -282,7 +282,7 @@ impl Harness {
             Op::Commit(class, pad) => self.commit(*class, *pad),
             Op::Group(recs) => self.commit_group(recs),
             Op::Flush => {
-                self.store().db().flush().unwrap();
+                self.store().flush().unwrap();
                 self.flushed();
             }
             Op::Send { durable_only } => {
@@ -347,7 +347,7 @@ impl Harness {
                 self.reopen(false);
             }
             Op::Restart => {
-                self.store().db().flush().unwrap();
+                self.store().flush().unwrap();
                 self.flushed();
                 drop(self.store.take());
                 self.reopen(true);

@@ -32,7 +32,7 @@ fn seq_survives_reopen_even_when_everything_was_acked() {
         for seq in 1..=5 {
             assert!(s.ack(Class::Summary, seq).unwrap());
         }
-        s.db().flush().unwrap();
+        s.flush().unwrap();
     }
     let s = Store::open(&c).unwrap().store;
     assert_eq!(s.epoch(), epoch);
@@ -51,7 +51,7 @@ fn unacked_records_come_back_in_seq_order_across_classes() {
         commit(&s, Class::Raw, 10);
         commit(&s, Class::Alert, 10);
         s.ack(Class::Alert, 2).unwrap();
-        s.db().flush().unwrap();
+        s.flush().unwrap();
     }
     let s = Store::open(&c).unwrap().store;
     let mut seen = Vec::new();
@@ -124,7 +124,7 @@ fn corrupt_store_is_moved_aside_and_recreated() {
     {
         let s = Store::open(&c).unwrap().store;
         commit(&s, Class::Alert, 10);
-        s.db().flush().unwrap();
+        s.flush().unwrap();
     }
     // Overwrite every file of the store with garbage.
     for e in walk(&c.path) {
@@ -216,7 +216,7 @@ fn a_group_gets_consecutive_seqs_and_one_high_water_mark() {
         for (seq, class, _) in held {
             assert!(s.ack(class, seq).unwrap());
         }
-        s.db().flush().unwrap();
+        s.flush().unwrap();
     }
     // Everything acked and deleted: the group's high-water mark still holds the seqs.
     let s = Store::open(&c).unwrap().store;

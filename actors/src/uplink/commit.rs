@@ -279,7 +279,7 @@ fn raise_gateway_alert(ctx: &Ctx, kind: &str, reason: &str) {
         ts,
         body,
     );
-    if let Err(e) = r.and_then(|_| store.db().flush().map_err(Into::into)) {
+    if let Err(e) = r.and_then(|_| store.flush()) {
         error!(message = "Could not commit the gateway alert.", error = %e);
     }
 }

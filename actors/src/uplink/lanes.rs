@@ -26,10 +26,10 @@ pub(super) fn flush(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
     };
     st.flushing = true;
     let upto = st.inserted;
-    let db = store.db();
+    let flush = store.flush_async();
     let (me, store_gen) = (myself.clone(), st.store_gen);
     tokio::spawn(async move {
-        let error = db.flush_async().await.err().map(Into::into);
+        let error = flush.await.err();
         let _ = me.cast(UplinkMsg::Flushed {
             store_gen,
             upto,

@@ -192,9 +192,9 @@ impl Actor for UplinkActor {
         let mut failed = None;
         let mut durable = 0;
         if let Some(store) = ctx.store.get() {
-            match store.db().flush_async().await {
-                Ok(_) => durable = store.next_seq() - 1,
-                Err(e) => failed = Some(crate::store::StoreError::from(e)),
+            match store.flush_async().await {
+                Ok(()) => durable = store.next_seq() - 1,
+                Err(e) => failed = Some(e),
             }
         }
         let mut st = UplinkState {

@@ -138,7 +138,7 @@ pub(super) fn reopen(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
         // Flush once before anything in it counts as committed: what the old handle wrote may
         // still sit in the page cache only.
         let r = Store::open(&cfg).and_then(|o| {
-            o.store.db().flush()?;
+            o.store.flush()?;
             Ok(o)
         });
         let _ = me.cast(UplinkMsg::Reopened(Box::new(Reopened(r))));

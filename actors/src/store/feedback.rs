@@ -1,4 +1,4 @@
-//! The feedback stage's trees in the store: seen ids (idempotency), labels (retraining),
+//! The feedback stage's trees in the store (opened through [`super::Store::feedback_trees`]): seen ids (idempotency), labels (retraining),
 //! threshold overrides and model announcements.
 //!
 //! | tree | key | value |
