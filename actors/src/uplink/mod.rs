@@ -45,7 +45,6 @@ use crate::telemetry::InFlight;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rumqttc::{AsyncClient, Event, LastWill, Outgoing, Packet, QoS};
-use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;

@@ -1,21 +1,30 @@
 //! The retained `status` topic: its payload, and publishing it when the mode changes.
 
 use super::*;
+use crate::outbound::{Evicted, StatusMessage, StatusModel};
 
 /// The retained status payload for the current mode.
 pub fn status_payload(ctx: &Ctx, state: &str, reasons: &[String], since: i64) -> Vec<u8> {
     let scorer = ctx.scorer();
-    let ev = evicted(ctx);
-    json!({
-        "state": state,
-        "since": since,
-        "reasons": reasons,
-        "version": env!("CARGO_PKG_VERSION"),
-        "model": {"name": scorer.name(), "version": scorer.version(), "fallback": scorer.is_fallback()},
-        "evicted": {"alert": ev[0], "summary": ev[1], "raw": ev[2]},
-    })
-    .to_string()
-    .into_bytes()
+    let [alert, summary, raw] = evicted(ctx);
+    let message = StatusMessage {
+        evicted: Evicted {
+            alert,
+            raw,
+            summary,
+        },
+        model: StatusModel {
+            fallback: scorer.is_fallback(),
+            name: scorer.name().to_string(),
+            version: scorer.version().to_string(),
+        },
+        reasons: reasons.to_vec(),
+        since,
+        state: state.to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    // A struct of strings and numbers always serialises.
+    serde_json::to_vec(&message).unwrap_or_default()
 }
 
 pub(super) fn publish_status(st: &mut UplinkState) {
