@@ -3,15 +3,16 @@
 //!
 //! Design constraints: everything a user sees here goes through the real paths — samples are
 //! MQTT publishes to the embedded broker, decisions reach the "cloud" subscriber through the
-//! uplink, and the outage is a real cut TCP link (the chaos crate's fault proxy) between the
-//! uplink and the broker. Ports are picked free, so the demo runs next to anything.
+//! uplink, and the outage is a real cut TCP link ([`proxy::Link`]) between the uplink and the
+//! broker. Ports are picked free, so the demo runs next to anything.
+
+mod proxy;
 
 use crate::config;
 use edgegw_actors::sim::{Fleet, FleetConfig};
 use edgegw_actors::status::now_ms;
 use edgegw_actors::telemetry::{self, Telemetry};
 use edgegw_actors::Gateway;
-use edgegw_chaos::proxy::FaultProxy;
 use parking_lot::Mutex;
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use std::collections::{HashSet, VecDeque};
@@ -75,10 +76,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
     let mut cfg = config::load(None, std::env::vars())?;
     let broker = free_addr()?;
     let http = free_addr()?;
-    let proxy = FaultProxy::start(broker).await?;
+    let link = proxy::Link::start(broker).await?;
     cfg.broker.bind = broker;
     cfg.ingest.url = format!("mqtt://{broker}");
-    cfg.uplink.url = format!("mqtt://{}", proxy.addr());
+    cfg.uplink.url = format!("mqtt://{}", link.addr());
     cfg.http.bind = http;
     let store_dir = std::env::temp_dir().join(format!("edgegw-demo-{}", std::process::id()));
     cfg.store.path = store_dir.clone();
@@ -140,10 +141,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
             break;
         }
         if args.outage_for > 0 {
-            if el >= outage_at && el < outage_end && !proxy.is_cut() {
-                proxy.cut();
-            } else if el >= outage_end && proxy.is_cut() {
-                proxy.heal();
+            if el >= outage_at && el < outage_end && !link.is_cut() {
+                link.cut();
+            } else if el >= outage_end && link.is_cut() {
+                link.restore();
             }
         }
         out.clear();
@@ -151,10 +152,10 @@ async fn demo(args: DemoArgs) -> anyhow::Result<()> {
         publish(&client, &fleet, &out);
         if last_view.elapsed() >= Duration::from_secs(if tty { 1 } else { 5 }) {
             last_view = Instant::now();
-            view(tty, &ctx, &cloud.lock(), &fleet, el, proxy.is_cut());
+            view(tty, &ctx, &cloud.lock(), &fleet, el, link.is_cut());
         }
     }
-    proxy.heal();
+    link.restore();
     eprintln!("\nStopping: draining decisions and the uplink backlog…");
     gw.shutdown(Duration::from_secs(15)).await;
     if let Some(t) = tel {

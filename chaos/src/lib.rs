@@ -1,5 +1,6 @@
-//! Fault injection for edgegw: the pieces the chaos scenarios, the tests and the demo use to
-//! break things on purpose, and the harness that runs the real gateway against real brokers.
+//! Fault injection for edgegw: the pieces the chaos scenarios and the root package's black-box
+//! tests use to break things on purpose, and the harness that runs the real gateway against real
+//! brokers. Only tests and benches depend on it; the release binary does not link it.
 //!
 //! # Layout
 //!
