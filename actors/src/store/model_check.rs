@@ -46,7 +46,7 @@ enum Op {
     Commit(Class, usize),
     /// Commit these records as one group.
     Group(Vec<(Class, usize)>),
-    /// `db().flush()`: everything committed so far becomes durable.
+    /// `Store::flush()`: everything committed so far becomes durable.
     Flush,
     /// The uplink takes the next record from its cursor: `next_in(cursor, below)`, `below`
     /// being `u64::MAX` or, as the real uplink does, one past the durable high-water mark.
