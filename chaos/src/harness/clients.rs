@@ -186,7 +186,9 @@ pub fn publish_once(port: u16, topic: &str, payload: &str) {
 /// Feeds `sensors` sensors (`sensors/f{i}/data`) continuously, a batch of 10 samples per
 /// sensor every 20 ms, until `stop` is set.
 /// The sample timestamps advance 100 ms per sample from an hour in the past (50× real time,
-/// so keep such runs short); see [`feeder_with`] for long runs.
+/// so keep such runs short); see [`feeder_with`] for long runs. The clock starts with the
+/// feeder and passes the gateway's `ingest.max_clock_skew` (5 min) after about 80 s: start it
+/// once the gateway is up, never before a [`Gw`](super::Gw) start that may build the binary.
 pub fn feeder(port: u16, sensors: usize, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
     feed(
         port,

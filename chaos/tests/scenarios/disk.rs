@@ -240,9 +240,12 @@ fn store_read_only_at_start() {
     let offline = format!(
         "[broker]\nembedded = false\n[ingest]\nurl = \"{url}\"\n[uplink]\nurl = \"mqtt://127.0.0.1:{dead}\"\n[summary]\nperiod = \"1s\"\n"
     );
+    // The gateway first: the feeder's event time runs at 50× real time from the moment it
+    // starts, so it must not run while the harness is still building the binary, or its
+    // samples are past `ingest.max_clock_skew` by the time the gateway reads them.
+    let gw = Gw::start_in(dir.path(), &offline);
     let stop = Arc::new(AtomicBool::new(false));
     let feed = feeder(mq.port, 4, stop.clone());
-    let gw = Gw::start_in(dir.path(), &offline);
     wait_until(Duration::from_secs(30), "a backlog on disk", || {
         gw.status()["store"]["backlog"]["summary"]
             .as_u64()
