@@ -1,11 +1,13 @@
 //! rotel, a real OTLP collector, for the trace tests and the telemetry chaos scenario: started
 //! on loopback ports with its debug log of every received span on stdout, parsed back into
-//! spans here (or only counted, for long runs). Killed when its guard drops.
+//! spans here (or only counted, for long runs). Killed when its guard drops. The binary is
+//! found, or installed, by [`agent::agent`].
+
+mod agent;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,36 +23,6 @@ pub struct SpanRec {
     pub name: String,
     /// Attribute → printed value, e.g. `Str(s1)`, `Double(2.5)`, `Bool(true)`, `Int(3)`.
     pub attrs: BTreeMap<String, String>,
-}
-
-/// The `rotel-agent` binary: `$ROTEL_AGENT` (set by `scripts/test.sh`), on `PATH`, or inside
-/// the installed `rotel` Python package.
-fn agent() -> PathBuf {
-    if let Some(p) = std::env::var_os("ROTEL_AGENT") {
-        return p.into();
-    }
-    if Command::new("rotel-agent")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        return "rotel-agent".into();
-    }
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))",
-        ])
-        .output()
-        .expect("python3 not found");
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        out.status.success() && !path.is_empty(),
-        "rotel not installed: run scripts/test.sh, which installs it (pip install rotel)"
-    );
-    path.into()
 }
 
 /// A running collector (killed on drop).
@@ -81,7 +53,8 @@ impl Rotel {
     fn spawn(port: u16, keep_text: bool) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let http = super::free_port();
-        let mut child = Command::new(agent())
+        let agent = agent::agent();
+        let mut child = Command::new(&agent)
             .args(["start", "--otlp-grpc-endpoint"])
             .arg(format!("127.0.0.1:{port}"))
             .arg("--otlp-http-endpoint")
@@ -103,7 +76,7 @@ impl Rotel {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("cannot start rotel-agent");
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", agent.display()));
         let out = Arc::new(Mutex::new(String::new()));
         let received = Arc::new(AtomicU64::new(0));
         for stream in [
