@@ -40,7 +40,17 @@ pub fn gateway_bin() -> PathBuf {
 fn build_gateway() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let cargo = option_env!("CARGO").unwrap_or("cargo");
-    let out = Command::new(cargo)
+    let mut build = Command::new(cargo);
+    // The variables cargo set for this test (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`) would leak
+    // into the nested build, where build scripts that watch them (ring's) see a change, rerun,
+    // and rebuild everything above them; the next outer build then rebuilds it all back.
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("CARGO_MANIFEST_") || k.starts_with("CARGO_PKG_") {
+            build.env_remove(k.as_ref());
+        }
+    }
+    let out = build
         .current_dir(&root)
         .args([
             "build",
