@@ -82,8 +82,6 @@ pub enum Condition {
     IngestDown,
     /// Samples acknowledged by the broker never reached the gateway.
     IngestLoss,
-    /// The embedded broker dropped messages of a slow subscriber.
-    BrokerDropped,
     /// A store write or read failed.
     StoreError,
     /// The store is above `store.near_budget`.
@@ -107,7 +105,6 @@ impl Condition {
             Condition::UplinkDown => "uplink_down",
             Condition::IngestDown => "ingest_down",
             Condition::IngestLoss => "ingest_loss",
-            Condition::BrokerDropped => "broker_dropped",
             Condition::StoreError => "store_error",
             Condition::StoreNearBudget => "store_near_budget",
             Condition::StoreRecovered => "store_recovered",

@@ -135,11 +135,10 @@ fn sensor_of(payload: &[u8]) -> Option<String> {
 pub fn export_labels(
     store: &crate::store::Store,
 ) -> Result<Vec<serde_json::Value>, crate::store::StoreError> {
-    let labels = store.tree(crate::store::feedback::LABELS)?;
-    let mut out = Vec::new();
-    for kv in labels.iter() {
-        let (_, v) = kv?;
-        out.push(serde_json::from_slice(&v).unwrap_or_default());
-    }
-    Ok(out)
+    store
+        .feedback_labels()?
+        .iter()
+        .map(|kv| kv.map(|(_, v)| serde_json::from_slice(&v).unwrap_or_default()))
+        .collect::<sled::Result<_>>()
+        .map_err(Into::into)
 }

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::warn;
 
-/// `ingest_rejected` reason of samples the embedded broker acknowledged and then dropped.
-const BROKER_DROPPED: &str = "broker_dropped";
+/// The `reason` of `edgegw_ingest_rejected_total` for messages the broker dropped.
+pub const BROKER_DROPPED: &str = "broker_dropped";
 
 /// How long [`Condition::IngestLoss`] stays set after the last loss.
 pub const LOSS_HOLD: Duration = Duration::from_secs(600);

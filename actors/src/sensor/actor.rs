@@ -284,7 +284,7 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     m.decision_latency_seconds
         .observe(now.duration_since(s.req.stamps.received).as_secs_f64());
     let ctx = st.ctx.clone();
-    let ports = st.ports.clone();
+    let ports = &st.ports;
     let end_ts = s.req.stats.end_ts;
     let sensor = &st.sensor;
     let d = st.detector.decide(

@@ -362,9 +362,9 @@ impl Store {
         feedback::Trees::open(self.db.clone(), counts)
     }
 
-    /// A tree read by the offline tools (`edgegw store export`), by name.
-    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.db.open_tree(name)?)
+    /// The feedback stage's labels, oldest first, for `edgegw store export --labels`.
+    pub(crate) fn feedback_labels(&self) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(feedback::LABELS)?)
     }
 
     /// Inserts a record with the next seq (`build` makes its payload from the seq) and raises
