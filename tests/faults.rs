@@ -170,3 +170,66 @@ fn the_feedback_stage_restarts_and_ids_seen_before_stay_seen() {
     assert_eq!(status["feedback"]["duplicate"], 1, "id a is still known");
     assert_eq!(gw.stop(), Some(0));
 }
+
+/// Panics the ingest stage under `strategy` and returns, per root stage, whether it was
+/// restarted (its `since` moved) once the pipeline decides again.
+fn root_stages_restarted_by_an_ingest_panic(strategy: &str) -> Vec<(&'static str, bool)> {
+    let port = free_port();
+    let url = format!("mqtt://127.0.0.1:{port}");
+    let gw = Gw::start(&format!(
+        "[broker]\nembedded = true\nbind = \"127.0.0.1:{port}\"\n[ingest]\nurl = \"{url}\"\n[uplink]\nurl = \"{url}\"\n\
+         [supervisor]\nstrategy = \"{strategy}\"\nbackoff_initial = \"50ms\"\njitter = 0.0\n"
+    ));
+    let stop = Arc::new(AtomicBool::new(false));
+    let feed = feeder(port, 2, stop.clone());
+    wait_until(Duration::from_secs(60), "first decisions", || {
+        gw.metric("edgegw_decisions_total") > 10.0
+    });
+    const STAGES: [&str; 5] = ["uplink", "feedback", "inference", "sensors", "http"];
+    let since = |status: &serde_json::Value, stage: &str| status["stages"][stage]["since"].as_i64();
+    let before = gw.status();
+    let (code, body) = gw.post("/faults", "{\"stage\":\"ingest\",\"kind\":\"panic\"}");
+    assert_eq!(code, 200, "{body}");
+    wait_until(Duration::from_secs(20), "ingest restart counted", || {
+        gw.metric("edgegw_actor_restarts_total{stage=\"ingest\"}") >= 1.0
+    });
+    let decided = gw.metric("edgegw_decisions_total");
+    wait_until(
+        Duration::from_secs(60),
+        "decisions after the restart",
+        || gw.metric("edgegw_decisions_total") > decided + 10.0,
+    );
+    let after = gw.status();
+    for stage in STAGES.iter().chain(&["ingest"]) {
+        assert_eq!(
+            after["stages"][stage]["state"], "running",
+            "{stage}: {after}"
+        );
+    }
+    for stage in STAGES {
+        assert_eq!(
+            gw.metric(&format!("edgegw_actor_restarts_total{{stage=\"{stage}\"}}")),
+            0.0,
+            "{stage}: a sibling's restart is not its failure"
+        );
+    }
+    stop.store(true, Ordering::Relaxed);
+    feed.join().unwrap();
+    assert_eq!(gw.stop(), Some(0));
+    STAGES
+        .into_iter()
+        .map(|s| (s, since(&before, s) != since(&after, s)))
+        .collect()
+}
+
+#[test]
+fn one_for_one_at_the_root_restarts_the_failed_stage_alone() {
+    let restarted = root_stages_restarted_by_an_ingest_panic("one_for_one");
+    assert!(restarted.iter().all(|(_, r)| !r), "{restarted:?}");
+}
+
+#[test]
+fn one_for_all_at_the_root_restarts_every_stage() {
+    let restarted = root_stages_restarted_by_an_ingest_panic("one_for_all");
+    assert!(restarted.iter().all(|(_, r)| *r), "{restarted:?}");
+}

@@ -6,13 +6,10 @@ use super::ScoreRequest;
 use crate::ctx::Ctx;
 use crate::metrics::ReasonLabel;
 use crate::model::Scorer;
-use crate::restart::{RestartTracker, Verdict};
+use crate::restart::{ChildKey, Children};
 use crate::status::Condition;
-use crate::status::StageState;
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
-use std::collections::{HashMap, VecDeque};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::warn;
@@ -40,24 +37,44 @@ pub enum PoolMsg {
 /// The pool actor.
 pub struct InferencePool;
 
-struct Worker {
-    actor: Option<ActorRef<WorkerMsg>>,
-    /// Set while a batch runs: when it started and how many requests it holds.
-    busy: Option<(Instant, usize)>,
-    tracker: RestartTracker,
+/// A worker as a supervised child: its index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct WorkerKey(usize);
+
+impl std::fmt::Display for WorkerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "worker {}", self.0)
+    }
 }
+
+impl ChildKey for WorkerKey {
+    fn kind(&self) -> &'static str {
+        "inference_worker"
+    }
+
+    fn stage(&self) -> Option<&'static str> {
+        Some("inference_worker")
+    }
+
+    fn escalation(&self) -> Option<Condition> {
+        None
+    }
+}
+
+/// Set while a worker runs a batch: when it started and how many requests it holds.
+type Busy = Option<(Instant, usize)>;
 
 /// State built in `pre_start`.
 pub struct PoolState {
     ctx: Arc<Ctx>,
     queue: VecDeque<(Box<ScoreRequest>, Instant)>,
-    workers: Vec<Worker>,
-    by_actor: HashMap<ActorId, usize>,
+    workers: Children<WorkerKey, ActorRef<WorkerMsg>, Busy>,
+    /// How many workers there are (keys `0..n`).
+    n_workers: usize,
     flush_pending: bool,
     failures: u32,
     fallback_until: Option<Instant>,
     fallback: Arc<Scorer>,
-    rng: SmallRng,
 }
 
 impl Actor for InferencePool {
@@ -81,24 +98,25 @@ impl Actor for InferencePool {
         }
         let cfg = &ctx.cfg.inference;
         let fallback = Arc::new(Scorer::fallback(ctx.scorer().feature_names().to_vec()));
+        let mut workers = Children::new(
+            ctx.cfg.supervisor.clone(),
+            ctx.status.clone(),
+            ctx.metrics.clone(),
+        );
+        for i in 0..cfg.workers {
+            workers.insert(WorkerKey(i), None);
+        }
         let mut st = PoolState {
             queue: VecDeque::with_capacity(cfg.queue_capacity.min(65_536)),
-            workers: (0..cfg.workers)
-                .map(|_| Worker {
-                    actor: None,
-                    busy: None,
-                    tracker: RestartTracker::default(),
-                })
-                .collect(),
-            by_actor: HashMap::new(),
+            workers,
+            n_workers: cfg.workers,
             flush_pending: false,
             failures: 0,
             fallback_until: None,
             fallback,
-            rng: SmallRng::from_os_rng(),
             ctx,
         };
-        for i in 0..st.workers.len() {
+        for i in 0..st.n_workers {
             spawn_worker(&myself, &mut st, i).await?;
         }
         let every = (st.ctx.cfg.inference.hang_timeout.get() / 4).max(Duration::from_millis(50));
@@ -127,16 +145,16 @@ impl Actor for InferencePool {
                 dispatch(&myself, st);
             }
             PoolMsg::Done { worker, error } => {
-                if let Some(w) = st.workers.get_mut(worker) {
-                    w.busy = None;
+                if let Some(w) = st.workers.get_mut(&WorkerKey(worker)) {
+                    w.data = None;
                 }
                 on_outcome(st, error);
                 dispatch(&myself, st);
             }
             PoolMsg::RestartWorker(i) => {
-                if st.workers.get(i).is_some_and(|w| w.actor.is_none()) {
+                if st.workers.is_down(&WorkerKey(i)) {
                     if let Err(e) = spawn_worker(&myself, st, i).await {
-                        worker_failed(&myself, st, i, e.to_string());
+                        worker_failed(&myself, st, i, &e.to_string());
                     }
                 }
                 dispatch(&myself, st);
@@ -152,21 +170,8 @@ impl Actor for InferencePool {
         evt: SupervisionEvent,
         st: &mut PoolState,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, error) = match evt {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => {
-                (cell, reason.unwrap_or_else(|| "stopped".into()))
-            }
-            _ => return Ok(()),
-        };
-        if let Some(i) = st.by_actor.remove(&cell.get_id()) {
-            if st.workers[i]
-                .actor
-                .as_ref()
-                .is_some_and(|a| a.get_id() == cell.get_id())
-            {
-                worker_failed(&myself, st, i, error);
-            }
+        if let Some((WorkerKey(i), why)) = st.workers.exit(evt) {
+            worker_failed(&myself, st, i, &why);
         }
         Ok(())
     }
@@ -183,68 +188,49 @@ async fn spawn_worker(
         ctx: st.ctx.clone(),
     };
     let (actor, _) = Actor::spawn_linked(None, InferenceWorker, args, myself.get_cell()).await?;
-    st.by_actor.insert(actor.get_id(), i);
-    let w = &mut st.workers[i];
-    w.tracker.started(Instant::now());
-    w.actor = Some(actor);
-    w.busy = None;
+    let key = WorkerKey(i);
+    st.workers.started(&key, actor);
+    if let Some(w) = st.workers.get_mut(&key) {
+        w.data = None;
+    }
     Ok(())
 }
 
-fn worker_failed(myself: &ActorRef<PoolMsg>, st: &mut PoolState, i: usize, error: String) {
-    let w = &mut st.workers[i];
-    w.actor = None;
-    if let Some((_, n)) = w.busy.take() {
-        st.ctx
-            .metrics
-            .samples_dropped
-            .get_or_create(&ReasonLabel {
-                reason: "inference_worker_failed",
-            })
-            .inc_by(n as u64);
+/// Reports the failure of worker `i` and schedules its restart (and, under `one_for_all`,
+/// every other worker's). The batches of the workers now down are lost and counted.
+fn worker_failed(myself: &ActorRef<PoolMsg>, st: &mut PoolState, i: usize, why: &str) {
+    for r in st.workers.failed(&WorkerKey(i), why) {
+        let WorkerKey(w) = r.key;
+        let lost = st.workers.get_mut(&r.key).and_then(|c| c.data.take());
+        if let Some((_, n)) = lost {
+            st.ctx
+                .metrics
+                .samples_dropped
+                .get_or_create(&ReasonLabel {
+                    reason: "inference_worker_failed",
+                })
+                .inc_by(n as u64);
+        }
+        myself.send_after(r.delay, move || PoolMsg::RestartWorker(w));
     }
-    st.ctx.metrics.restart("inference_worker");
-    let verdict = w
-        .tracker
-        .on_failure(&st.ctx.cfg.supervisor, Instant::now(), &mut st.rng);
-    let state = match verdict {
-        Verdict::Restart(_) => StageState::Restarting,
-        Verdict::Escalate(_) => StageState::Escalated,
-    };
-    st.ctx
-        .status
-        .stage("inference_worker", state, Some(error.clone()));
-    warn!(message = "Inference worker failed; restarting.", worker = i, %error, retry_in_ms = verdict.delay().as_millis() as u64);
-    myself.send_after(verdict.delay(), move || PoolMsg::RestartWorker(i));
 }
 
 fn hang_check(myself: &ActorRef<PoolMsg>, st: &mut PoolState) {
     let limit = st.ctx.cfg.inference.hang_timeout.get();
-    let hung: Vec<usize> = st
-        .workers
-        .iter()
-        .enumerate()
-        .filter(|(_, w)| w.busy.is_some_and(|(t, _)| t.elapsed() > limit))
-        .map(|(i, _)| i)
+    let hung: Vec<usize> = (0..st.n_workers)
+        .filter(|i| {
+            st.workers
+                .get(&WorkerKey(*i))
+                .is_some_and(|w| w.data.is_some_and(|(t, _)| t.elapsed() > limit))
+        })
         .collect();
     for i in hung {
-        if let Some(a) = st.workers[i].actor.take() {
-            st.by_actor.remove(&a.get_id());
+        if let Some(a) = st.workers.stop(&WorkerKey(i)) {
             // The blocking thread cannot be interrupted; the actor is killed and replaced so
             // new batches go elsewhere, and its results, if they ever come, are dropped.
             a.kill();
         }
-        worker_failed(myself, st, i, format!("hung for more than {limit:?}"));
-    }
-    let stages = st.ctx.status.stages();
-    if stages
-        .get("inference_worker")
-        .is_some_and(|s| s.state != StageState::Running)
-        && st.workers.iter().all(|w| w.actor.is_some())
-    {
-        st.ctx
-            .status
-            .stage("inference_worker", StageState::Running, None);
+        worker_failed(myself, st, i, &format!("hung for more than {limit:?}"));
     }
 }
 
@@ -280,11 +266,11 @@ fn dispatch(myself: &ActorRef<PoolMsg>, st: &mut PoolState) {
     let cfg = &st.ctx.cfg.inference;
     let (max_batch, max_wait) = (cfg.max_batch, cfg.max_wait.get());
     while let Some((_, oldest)) = st.queue.front() {
-        let Some(i) = st
-            .workers
-            .iter()
-            .position(|w| w.actor.is_some() && w.busy.is_none())
-        else {
+        let Some(key) = (0..st.n_workers).map(WorkerKey).find(|k| {
+            st.workers
+                .get(k)
+                .is_some_and(|w| w.handle().is_some() && w.data.is_none())
+        }) else {
             break;
         };
         let waited = oldest.elapsed();
@@ -303,12 +289,15 @@ fn dispatch(myself: &ActorRef<PoolMsg>, st: &mut PoolState) {
         } else {
             st.ctx.scorer()
         };
-        let w = &mut st.workers[i];
-        let sent = w.actor.as_ref().is_some_and(|a| {
+        let fallback = st.fallback.clone();
+        let Some(w) = st.workers.get_mut(&key) else {
+            break;
+        };
+        let sent = w.handle().is_some_and(|a| {
             a.cast(WorkerMsg::Batch {
                 reqs,
                 scorer,
-                fallback: st.fallback.clone(),
+                fallback,
             })
             .is_ok()
         });
@@ -317,6 +306,9 @@ fn dispatch(myself: &ActorRef<PoolMsg>, st: &mut PoolState) {
             // worker and dispatches again). The batch is lost; its tickets tell the sensors.
             break;
         }
-        w.busy = Some((Instant::now(), n));
+        w.data = Some((Instant::now(), n));
     }
 }
+
+#[cfg(all(test, feature = "fault-injection"))]
+mod tests;

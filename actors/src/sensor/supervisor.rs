@@ -13,16 +13,13 @@ use super::SampleBatch;
 use super::SensorPorts;
 use crate::ctx::Ctx;
 use crate::metrics::ReasonLabel;
-use crate::restart::{RestartTracker, Verdict};
+use crate::restart::{ChildKey, Children};
 use crate::status::now_ms;
 use crate::status::Condition;
-use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, SupervisionEvent};
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
-use std::collections::HashMap;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::{info, warn};
+use tracing::info;
 
 /// Messages of the sensor supervisor.
 #[derive(Debug)]
@@ -45,19 +42,42 @@ pub enum SensorSupMsg {
 /// The sensor supervisor.
 pub struct SensorSupervisor;
 
-struct Entry {
-    actor: Option<ActorRef<SensorMsg>>,
-    last_seen: Instant,
-    tracker: RestartTracker,
+/// A sensor as a supervised child: its id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SensorKey(Arc<str>);
+
+impl std::fmt::Display for SensorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::borrow::Borrow<str> for SensorKey {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl ChildKey for SensorKey {
+    fn kind(&self) -> &'static str {
+        "sensor"
+    }
+
+    fn escalation(&self) -> Option<Condition> {
+        Some(Condition::SensorRestartsEscalated)
+    }
+
+    fn detail(&self, _why: &str) -> String {
+        format!("sensor {}", self.0)
+    }
 }
 
 /// State built in `pre_start`.
 pub struct SensorSupState {
     ctx: Arc<Ctx>,
     ports: Arc<SensorPorts>,
-    sensors: HashMap<Arc<str>, Entry>,
-    by_actor: HashMap<ActorId, Arc<str>>,
-    rng: SmallRng,
+    /// The sensors, with when each last delivered samples.
+    sensors: Children<SensorKey, ActorRef<SensorMsg>, Instant>,
 }
 
 impl Actor for SensorSupervisor {
@@ -76,12 +96,15 @@ impl Actor for SensorSupervisor {
             || SensorSupMsg::Sweep,
         );
         schedule_summary(&myself, &ctx);
+        let sensors = Children::new(
+            ctx.cfg.supervisor.clone(),
+            ctx.status.clone(),
+            ctx.metrics.clone(),
+        );
         Ok(SensorSupState {
             ctx,
             ports,
-            sensors: HashMap::new(),
-            by_actor: HashMap::new(),
-            rng: SmallRng::from_os_rng(),
+            sensors,
         })
     }
 
@@ -105,8 +128,8 @@ impl Actor for SensorSupervisor {
             SensorSupMsg::SummaryTick => {
                 let period = st.ctx.cfg.summary.period.get().as_millis() as i64;
                 let end = now_ms() / period * period;
-                for e in st.sensors.values() {
-                    if let Some(a) = &e.actor {
+                for (_, e) in st.sensors.iter() {
+                    if let Some(a) = e.handle() {
                         let _ = a.cast(SensorMsg::Summarize {
                             start: end - period,
                             end,
@@ -117,8 +140,9 @@ impl Actor for SensorSupervisor {
             }
             SensorSupMsg::Sweep => sweep(st),
             SensorSupMsg::Restart(sensor) => {
-                if st.sensors.get(&sensor).is_some_and(|e| e.actor.is_none()) {
-                    spawn(&myself, st, sensor).await;
+                let key = SensorKey(sensor);
+                if st.sensors.is_down(&key) {
+                    spawn(&myself, st, key).await;
                 }
             }
         }
@@ -131,25 +155,13 @@ impl Actor for SensorSupervisor {
         evt: SupervisionEvent,
         st: &mut SensorSupState,
     ) -> Result<(), ActorProcessingErr> {
-        match evt {
-            SupervisionEvent::ActorFailed(cell, err) => {
-                if let Some(sensor) = st.by_actor.remove(&cell.get_id()) {
-                    failed(&myself, st, sensor, err.to_string());
-                }
-            }
-            SupervisionEvent::ActorTerminated(cell, _, _) => {
-                // Only idle sensors are stopped on purpose, and sweep already forgot them.
-                let id = cell.get_id();
-                if let Some(sensor) = st.by_actor.remove(&id) {
-                    let current = st.sensors.get(&sensor).and_then(|e| e.actor.as_ref());
-                    if current.is_some_and(|a| a.get_id() == id) {
-                        st.sensors.remove(&sensor);
-                    }
-                }
-            }
-            _ => {}
+        if let Some((sensor, why)) = st.sensors.exit(evt) {
+            failed(&myself, st, &sensor, &why);
         }
-        st.ctx.metrics.sensors_active.set(st.by_actor.len() as i64);
+        st.ctx
+            .metrics
+            .sensors_active
+            .set(st.sensors.running() as i64);
         Ok(())
     }
 }
@@ -169,26 +181,20 @@ async fn deliver(
     batch: SampleBatch,
 ) {
     let now = batch.received;
-    if !st.sensors.contains_key(&sensor) {
+    if !st.sensors.contains(&*sensor) {
         if st.sensors.len() >= st.ctx.cfg.sensors.max_sensors {
             st.ctx.metrics.reject("sensor_limit");
             return;
         }
-        st.sensors.insert(
-            sensor.clone(),
-            Entry {
-                actor: None,
-                last_seen: now,
-                tracker: RestartTracker::default(),
-            },
-        );
-        spawn(myself, st, sensor.clone()).await;
+        let key = SensorKey(sensor.clone());
+        st.sensors.insert(key.clone(), now);
+        spawn(myself, st, key).await;
     }
-    let Some(e) = st.sensors.get_mut(&sensor) else {
+    let Some(e) = st.sensors.get_mut(&*sensor) else {
         return;
     };
-    e.last_seen = now;
-    let sent = match &e.actor {
+    e.data = now;
+    let sent = match e.handle() {
         Some(a) => a.cast(SensorMsg::Samples(batch)).is_ok(),
         None => false,
     };
@@ -203,64 +209,52 @@ async fn deliver(
     }
 }
 
-async fn spawn(myself: &ActorRef<SensorSupMsg>, st: &mut SensorSupState, sensor: Arc<str>) {
+async fn spawn(myself: &ActorRef<SensorSupMsg>, st: &mut SensorSupState, sensor: SensorKey) {
     let args = SensorArgs {
-        sensor: sensor.clone(),
+        sensor: sensor.0.clone(),
         ctx: st.ctx.clone(),
         ports: st.ports.clone(),
     };
     match Actor::spawn_linked(None, SensorActor, args, myself.get_cell()).await {
         Ok((actor, _)) => {
-            st.by_actor.insert(actor.get_id(), sensor.clone());
-            if let Some(e) = st.sensors.get_mut(&sensor) {
-                e.tracker.started(Instant::now());
-                e.actor = Some(actor);
-            }
-            st.ctx.metrics.sensors_active.set(st.by_actor.len() as i64);
+            st.sensors.started(&sensor, actor);
+            st.ctx
+                .metrics
+                .sensors_active
+                .set(st.sensors.running() as i64);
         }
-        Err(err) => failed(myself, st, sensor, err.to_string()),
+        Err(err) => failed(myself, st, &sensor, &err.to_string()),
     }
 }
 
-fn failed(
-    myself: &ActorRef<SensorSupMsg>,
-    st: &mut SensorSupState,
-    sensor: Arc<str>,
-    error: String,
-) {
-    let policy = &st.ctx.cfg.supervisor;
-    let Some(e) = st.sensors.get_mut(&sensor) else {
-        return;
-    };
-    e.actor = None;
-    st.ctx.metrics.restart("sensor");
-    let verdict = e.tracker.on_failure(policy, Instant::now(), &mut st.rng);
-    if let Verdict::Escalate(_) = verdict {
-        st.ctx.status.condition(
-            Condition::SensorRestartsEscalated,
-            Some(format!("sensor {sensor}")),
-        );
+/// Reports the failure of `sensor` and schedules its restart (and, under `one_for_all`, every
+/// other sensor's).
+fn failed(myself: &ActorRef<SensorSupMsg>, st: &mut SensorSupState, sensor: &SensorKey, why: &str) {
+    for r in st.sensors.failed(sensor, why) {
+        let id = r.key.0;
+        myself.send_after(r.delay, move || SensorSupMsg::Restart(id));
     }
-    warn!(message = "Sensor actor failed; restarting.", %sensor, %error, retry_in_ms = verdict.delay().as_millis() as u64);
-    myself.send_after(verdict.delay(), move || SensorSupMsg::Restart(sensor));
+    st.ctx
+        .metrics
+        .sensors_active
+        .set(st.sensors.running() as i64);
 }
 
 fn sweep(st: &mut SensorSupState) {
     let idle = st.ctx.cfg.sensors.idle_timeout.get();
     let now = Instant::now();
-    let mut stopped = 0usize;
-    st.sensors.retain(|_, e| {
-        let keep = now.duration_since(e.last_seen) < idle;
-        if !keep {
-            if let Some(a) = &e.actor {
-                a.stop(Some("idle".into()));
-                stopped += 1;
-            }
-        }
-        keep
-    });
-    if stopped > 0 {
-        info!(message = "Idle sensors stopped.", count = stopped);
+    let idle_actors = st
+        .sensors
+        .retain(|_, last_seen| now.duration_since(*last_seen) < idle);
+    for a in &idle_actors {
+        a.stop(Some("idle".into()));
+    }
+    if !idle_actors.is_empty() {
+        info!(message = "Idle sensors stopped.", count = idle_actors.len());
+        st.ctx
+            .metrics
+            .sensors_active
+            .set(st.sensors.running() as i64);
     }
     // Baselines outlive idle sensors so a returning sensor skips its warm-up, but not forever:
     // beyond twice the sensor cap, those of sensors without an actor go.
@@ -270,7 +264,7 @@ fn sweep(st: &mut SensorSupState) {
         let excess = baselines.len() - cap;
         let victims: Vec<Arc<str>> = baselines
             .keys()
-            .filter(|k| !st.sensors.contains_key(*k))
+            .filter(|k| !st.sensors.contains::<str>(k))
             .take(excess)
             .cloned()
             .collect();
@@ -279,18 +273,8 @@ fn sweep(st: &mut SensorSupState) {
         }
     }
     drop(baselines);
-    let policy = &st.ctx.cfg.supervisor;
-    if st
-        .ctx
-        .status
-        .has_condition(Condition::SensorRestartsEscalated)
-        && !st
-            .sensors
-            .values()
-            .any(|e| e.tracker.escalated(policy, now))
-    {
-        st.ctx
-            .status
-            .condition(Condition::SensorRestartsEscalated, None);
-    }
+    st.sensors.review();
 }
+
+#[cfg(all(test, feature = "fault-injection"))]
+mod tests;

@@ -1,4 +1,5 @@
-//! Supervision: the restart policy every supervisor applies, and the root supervisor.
+//! Supervision: the root supervisor; the restart policy and the bookkeeping every supervisor
+//! shares are in [`crate::restart`].
 //!
 //! Design constraints: ractor restarts nothing by itself and a supervisor stops on any child
 //! exit by default, so every supervisor here implements `handle_supervisor_evt` with a

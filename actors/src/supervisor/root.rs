@@ -6,27 +6,21 @@
 //! a crash loop and never an exit. Stages find each other through [`crate::port::Slot`]s, which
 //! are cleared while a stage is down and set again when it is back.
 
-use crate::config::Strategy;
 use crate::ctx::Ctx;
 use crate::feedback::{self, FeedbackActor, FeedbackPorts, FeedbackShared, Refused};
 use crate::http::HttpActor;
 use crate::inference::{InferencePool, PoolMsg};
 use crate::ingest::IngestActor;
 use crate::port::Slot;
-use crate::restart::{RestartTracker, Verdict};
+use crate::restart::{ChildKey, Children};
 use crate::sensor::storm::AlertCap;
 use crate::sensor::{SensorPorts, SensorSupMsg, SensorSupervisor};
 use crate::status::{Condition, StageState};
 use crate::uplink::{Commands, UplinkActor, UplinkMsg};
-use ractor::{
-    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
-};
-use rand::rngs::SmallRng;
-use rand::SeedableRng;
-use std::collections::{HashMap, HashSet};
+use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tracing::{error, info, warn};
+use std::time::Duration;
 
 /// A child of the root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -67,9 +61,25 @@ impl Stage {
             Stage::Http => "http",
         }
     }
+}
 
-    fn condition(self) -> Condition {
-        Condition::StageEscalated(self.name())
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl ChildKey for Stage {
+    fn kind(&self) -> &'static str {
+        self.name()
+    }
+
+    fn stage(&self) -> Option<&'static str> {
+        Some(self.name())
+    }
+
+    fn escalation(&self) -> Option<Condition> {
+        Some(Condition::StageEscalated(self.name()))
     }
 }
 
@@ -87,21 +97,13 @@ pub enum RootMsg {
 /// The root supervisor.
 pub struct RootSupervisor;
 
-#[derive(Default)]
-struct Child {
-    cell: Option<ActorCell>,
-    tracker: RestartTracker,
-}
-
 /// State built in `pre_start`.
 pub struct RootState {
     ctx: Arc<Ctx>,
     wiring: Wiring,
-    children: HashMap<Stage, Child>,
-    by_actor: HashMap<ActorId, Stage>,
-    expected_stop: HashSet<ActorId>,
+    children: Children<Stage, ActorCell>,
+    /// Stages stopped on purpose (shutdown): never restarted.
     stopped: HashSet<Stage>,
-    rng: SmallRng,
 }
 
 impl Actor for RootSupervisor {
@@ -114,14 +116,19 @@ impl Actor for RootSupervisor {
         myself: ActorRef<RootMsg>,
         ctx: Arc<Ctx>,
     ) -> Result<RootState, ActorProcessingErr> {
+        let mut children = Children::new(
+            ctx.cfg.supervisor.clone(),
+            ctx.status.clone(),
+            ctx.metrics.clone(),
+        );
+        for s in Stage::ALL {
+            children.insert(s, ());
+        }
         let mut st = RootState {
             wiring: Wiring::new(&ctx),
             ctx,
-            children: Stage::ALL.iter().map(|s| (*s, Child::default())).collect(),
-            by_actor: HashMap::new(),
-            expected_stop: HashSet::new(),
+            children,
             stopped: HashSet::new(),
-            rng: SmallRng::from_os_rng(),
         };
         for s in Stage::ALL {
             start(&myself, &mut st, s).await;
@@ -138,16 +145,14 @@ impl Actor for RootSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             RootMsg::Restart(s) => {
-                if !st.stopped.contains(&s) && st.children.get(&s).is_some_and(|c| c.cell.is_none())
-                {
+                if !st.stopped.contains(&s) && st.children.is_down(&s) {
                     start(&myself, st, s).await;
                 }
             }
-            RootMsg::Review => review(st),
+            RootMsg::Review => st.children.review(),
             RootMsg::StopStage(s, reply) => {
                 st.stopped.insert(s);
-                if let Some(cell) = st.children.get_mut(&s).and_then(|c| c.cell.take()) {
-                    st.expected_stop.insert(cell.get_id());
+                if let Some(cell) = st.children.stop(&s) {
                     st.wiring.clear(s);
                     let _ = cell
                         .stop_and_wait(Some("shutdown".into()), Some(Duration::from_secs(5)))
@@ -166,26 +171,9 @@ impl Actor for RootSupervisor {
         evt: SupervisionEvent,
         st: &mut RootState,
     ) -> Result<(), ActorProcessingErr> {
-        let (cell, why) = match evt {
-            SupervisionEvent::ActorFailed(cell, err) => (cell, err.to_string()),
-            SupervisionEvent::ActorTerminated(cell, _, reason) => (
-                cell,
-                reason.unwrap_or_else(|| "stopped without a reason".into()),
-            ),
-            _ => return Ok(()),
-        };
-        let id = cell.get_id();
-        if st.expected_stop.remove(&id) {
-            st.by_actor.remove(&id);
-            return Ok(());
+        if let Some((stage, why)) = st.children.exit(evt) {
+            failed(&myself, st, stage, &why);
         }
-        let Some(stage) = st.by_actor.remove(&id) else {
-            return Ok(());
-        };
-        if let Some(c) = st.children.get_mut(&stage) {
-            c.cell = None;
-        }
-        failed(&myself, st, stage, why);
         Ok(())
     }
 }
@@ -296,73 +284,17 @@ async fn start(myself: &ActorRef<RootMsg>, st: &mut RootState, stage: Stage) {
         .status
         .stage(stage.name(), StageState::Starting, None);
     match spawn(&st.ctx, &st.wiring, stage, myself.get_cell()).await {
-        Ok(cell) => {
-            st.by_actor.insert(cell.get_id(), stage);
-            if let Some(c) = st.children.get_mut(&stage) {
-                c.tracker.started(Instant::now());
-                c.cell = Some(cell);
-            }
-            st.ctx.status.stage(stage.name(), StageState::Running, None);
-        }
-        Err(e) => failed(myself, st, stage, format!("failed to start: {e}")),
+        Ok(cell) => st.children.started(&stage, cell),
+        Err(e) => failed(myself, st, stage, &format!("failed to start: {e}")),
     }
 }
 
-fn failed(myself: &ActorRef<RootMsg>, st: &mut RootState, stage: Stage, why: String) {
-    st.wiring.clear(stage);
-    st.ctx.metrics.restart(stage.name());
-    let policy = &st.ctx.cfg.supervisor;
-    let Some(child) = st.children.get_mut(&stage) else {
-        return;
-    };
-    let verdict = child
-        .tracker
-        .on_failure(policy, Instant::now(), &mut st.rng);
-    let state = match verdict {
-        Verdict::Restart(_) => StageState::Restarting,
-        Verdict::Escalate(_) => {
-            st.ctx
-                .status
-                .condition(stage.condition(), Some(why.clone()));
-            StageState::Escalated
-        }
-    };
-    st.ctx.status.stage(stage.name(), state, Some(why.clone()));
-    let delay = verdict.delay();
-    if matches!(verdict, Verdict::Escalate(_)) {
-        error!(message = "Stage keeps failing; escalated, retrying slowly.", stage = stage.name(), error = %why, retry_in_ms = delay.as_millis() as u64);
-    } else {
-        warn!(message = "Stage failed; restarting.", stage = stage.name(), error = %why, retry_in_ms = delay.as_millis() as u64);
-    }
-    myself.send_after(delay, move || RootMsg::Restart(stage));
-    if policy.strategy == Strategy::OneForAll {
-        for other in Stage::ALL
-            .into_iter()
-            .filter(|s| *s != stage && !st.stopped.contains(s))
-        {
-            if let Some(cell) = st.children.get_mut(&other).and_then(|c| c.cell.take()) {
-                st.expected_stop.insert(cell.get_id());
-                st.wiring.clear(other);
-                cell.stop(Some("one_for_all restart".into()));
-                st.ctx
-                    .status
-                    .stage(other.name(), StageState::Restarting, None);
-                info!(
-                    message = "Restarting sibling (one_for_all).",
-                    stage = other.name()
-                );
-                myself.send_after(delay, move || RootMsg::Restart(other));
-            }
-        }
-    }
-}
-
-fn review(st: &mut RootState) {
-    let now = Instant::now();
-    let policy = &st.ctx.cfg.supervisor;
-    for (stage, c) in &st.children {
-        if c.cell.is_some() && !c.tracker.escalated(policy, now) {
-            st.ctx.status.condition(stage.condition(), None);
-        }
+/// Reports the failure of `stage` and schedules its restart (and, under `one_for_all`, its
+/// siblings'), emptying the slots of every stage that is now down.
+fn failed(myself: &ActorRef<RootMsg>, st: &mut RootState, stage: Stage, why: &str) {
+    for r in st.children.failed(&stage, why) {
+        st.wiring.clear(r.key);
+        let key = r.key;
+        myself.send_after(r.delay, move || RootMsg::Restart(key));
     }
 }

@@ -8,6 +8,12 @@
 //! retried, but only at `backoff_max`, and the gateway reports itself degraded until the
 //! failures stop.
 
+mod children;
+#[cfg(all(test, feature = "fault-injection"))]
+pub(crate) mod testing;
+
+pub use children::{ChildKey, Children, Handle, Restart};
+
 use crate::config::RestartPolicy;
 use rand::Rng;
 use std::collections::VecDeque;
