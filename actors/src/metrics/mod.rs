@@ -1,19 +1,25 @@
-//! The gateway's instruments, named as `SPEC.md` fixes them, rendered as Prometheus text.
+//! The gateway's instruments, named as `SPEC.md` fixes them: rendered as Prometheus text for
+//! `/metrics`, and read as data ([`Metrics::read`]) for the OTLP export and `/status`.
 //!
-//! Design constraints: every instrument is a cheap atomic updated on the data path without
-//! locks beyond a label-set lookup; label values come from small fixed sets of `&'static str`
-//! (never a sensor id), so cardinality is bounded. Latency histograms resolve 10 µs to ~10 s.
+//! Design constraints: every instrument is a cheap atomic or an uncontended lock updated on
+//! the data path; label values come from small fixed sets of `&'static str` (never a sensor
+//! id), so cardinality is bounded. Latency histograms resolve 10 µs to ~10 s. Each instrument
+//! is registered once, for both readers, so the scrape and the reading cannot disagree on
+//! what exists.
 
+pub mod instrument;
 pub mod rates;
+pub mod read;
 mod spans;
-pub mod text;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::Registry;
+
+pub use instrument::{Hist, Labelled};
+use read::{Family, LabelPair, Read};
 
 use crate::config::Kind;
 pub use spans::SpanCounters;
@@ -61,13 +67,41 @@ pub struct KindLabel {
     pub kind: &'static str,
 }
 
+/// Implements [`LabelPair`] for label sets of one `&'static str` field.
+macro_rules! label_pair {
+    ($($t:ident . $field:ident),* $(,)?) => {$(
+        impl LabelPair for $t {
+            const NAME: &'static str = stringify!($field);
+            fn value(&self) -> &'static str {
+                self.$field
+            }
+        }
+    )*};
+}
+
+label_pair!(
+    ReasonLabel.reason,
+    ClassLabel.class,
+    StageLabel.stage,
+    KindLabel.kind
+);
+
+/// An instrument as [`Metrics::read`] finds it.
+struct Entry {
+    name: &'static str,
+    help: &'static str,
+    instrument: Box<dyn Read>,
+}
+
 /// All instruments; one instance per gateway, shared behind an `Arc`.
 pub struct Metrics {
     registry: Registry,
+    /// The same instruments as `registry`, in registration order, to be read.
+    catalog: Vec<Entry>,
     /// Samples accepted into a sensor window.
     pub samples_ingested: Counter,
     /// Messages or samples rejected, by reason.
-    pub ingest_rejected: Family<ReasonLabel, Counter>,
+    pub ingest_rejected: Labelled<ReasonLabel, Counter>,
     /// Payload bytes received on ingest topics.
     pub ingest_bytes: Counter,
     /// MQTT messages received on ingest topics, accepted or rejected.
@@ -75,19 +109,19 @@ pub struct Metrics {
     /// Ingest payload bytes read but not yet processed (the flow-control budget in use).
     pub ingest_inflight_bytes: Gauge,
     /// Samples accepted by ingest but not processed (sensor restarting, overload), by reason.
-    pub samples_dropped: Family<ReasonLabel, Counter>,
+    pub samples_dropped: Labelled<ReasonLabel, Counter>,
     /// Feature vectors scored.
     pub inferences: Counter,
     /// Feature vectors per inference batch.
-    pub inference_batch_size: Histogram,
+    pub inference_batch_size: Hist,
     /// Wall time of one batch through the model.
-    pub inference_seconds: Histogram,
+    pub inference_seconds: Hist,
     /// Requests shed from the inference queue under overload (oldest first).
     pub inference_shed: Counter,
     /// Batches scored by the fallback rule instead of the model.
     pub inference_fallback_batches: Counter,
     /// From the sample that completed a window being received to its decision.
-    pub decision_latency_seconds: Histogram,
+    pub decision_latency_seconds: Hist,
     /// Decisions made (alert or not).
     pub decisions: Counter,
     /// Alerts raised and sent upstream.
@@ -95,29 +129,29 @@ pub struct Metrics {
     /// Anomalous decisions withheld (episode duplicate, cooldown or global cap).
     pub alerts_suppressed: Counter,
     /// The same, by reason: `duplicate`, `cooldown`, `cap`.
-    pub alerts_suppressed_by_reason: Family<ReasonLabel, Counter>,
+    pub alerts_suppressed_by_reason: Labelled<ReasonLabel, Counter>,
     /// Messages handed to the uplink, by class.
-    pub uplink_messages: Family<ClassLabel, Counter>,
+    pub uplink_messages: Labelled<ClassLabel, Counter>,
     /// Payload bytes handed to the uplink.
-    pub uplink_bytes: Family<ClassLabel, Counter>,
+    pub uplink_bytes: Labelled<ClassLabel, Counter>,
     /// Uplink messages dropped before the broker acknowledged them, by reason.
-    pub uplink_dropped: Family<ReasonLabel, Counter>,
+    pub uplink_dropped: Labelled<ReasonLabel, Counter>,
     /// 1 while the uplink MQTT session is up.
     pub uplink_connected: Gauge,
     /// Outbound records waiting for the broker's acknowledgement, by class.
-    pub store_backlog: Family<ClassLabel, Gauge>,
+    pub store_backlog: Labelled<ClassLabel, Gauge>,
     /// Bytes held by the store on disk.
     pub store_bytes: Gauge,
     /// Backlog messages replayed per second (the measured drain rate after an outage).
     pub store_drain_per_second: Gauge,
     /// Records evicted from the store to keep its budget, by class.
-    pub store_evicted: Family<ClassLabel, Counter>,
+    pub store_evicted: Labelled<ClassLabel, Counter>,
     /// Restarts of supervised actors, by stage.
-    pub actor_restarts: Family<StageLabel, Counter>,
+    pub actor_restarts: Labelled<StageLabel, Counter>,
     /// Feedback messages applied, by kind.
-    pub feedback: Family<KindLabel, Counter>,
+    pub feedback: Labelled<KindLabel, Counter>,
     /// Feedback messages dropped (rate limit or malformed), by kind.
-    pub feedback_dropped: Family<KindLabel, Counter>,
+    pub feedback_dropped: Labelled<KindLabel, Counter>,
     /// Sensors with a live window actor.
     pub sensors_active: Gauge,
     /// Trace spans exported and dropped (shared with the export thread).
@@ -157,12 +191,18 @@ impl Metrics {
     /// Like [`Metrics::new`], registering the span counters of a running trace export.
     pub fn with_spans(spans: SpanCounters) -> Self {
         let mut r = Registry::default();
+        let mut catalog = Vec::new();
         macro_rules! reg {
             ($name:literal, $help:literal, $m:expr) => {{
                 let m = $m;
                 // prometheus_client ends every help text with a period of its own.
-                let help: &str = $help;
+                let help: &'static str = $help;
                 r.register($name, help.strip_suffix('.').unwrap_or(help), m.clone());
+                catalog.push(Entry {
+                    name: $name,
+                    help,
+                    instrument: Box::new(m.clone()),
+                });
                 m
             }};
         }
@@ -175,7 +215,7 @@ impl Metrics {
             ingest_rejected: reg!(
                 "edgegw_ingest_rejected",
                 "Ingest messages or samples rejected, by reason.",
-                Family::default()
+                Labelled::default()
             ),
             ingest_bytes: reg!(
                 "edgegw_ingest_bytes",
@@ -195,7 +235,7 @@ impl Metrics {
             samples_dropped: reg!(
                 "edgegw_samples_dropped",
                 "Accepted samples not processed, by reason.",
-                Family::default()
+                Labelled::default()
             ),
             inferences: reg!(
                 "edgegw_inferences",
@@ -205,12 +245,12 @@ impl Metrics {
             inference_batch_size: reg!(
                 "edgegw_inference_batch_size",
                 "Feature vectors per inference batch.",
-                Histogram::new(exponential_buckets(1.0, 2.0, 11))
+                Hist::new(exponential_buckets(1.0, 2.0, 11))
             ),
             inference_seconds: reg!(
                 "edgegw_inference_seconds",
                 "Wall time of one inference batch.",
-                Histogram::new(latency_buckets().into_iter())
+                Hist::new(latency_buckets().into_iter())
             ),
             inference_shed: reg!(
                 "edgegw_inference_shed",
@@ -225,7 +265,7 @@ impl Metrics {
             decision_latency_seconds: reg!(
                 "edgegw_decision_latency_seconds",
                 "Sample received to decision made.",
-                Histogram::new(latency_buckets().into_iter())
+                Hist::new(latency_buckets().into_iter())
             ),
             decisions: reg!("edgegw_decisions", "Decisions made.", Counter::default()),
             alerts: reg!("edgegw_alerts", "Alerts raised.", Counter::default()),
@@ -237,22 +277,22 @@ impl Metrics {
             alerts_suppressed_by_reason: reg!(
                 "edgegw_alerts_suppressed_by_reason",
                 "Anomalous decisions withheld, by reason.",
-                Family::default()
+                Labelled::default()
             ),
             uplink_messages: reg!(
                 "edgegw_uplink_messages",
                 "Messages handed to the uplink, by class.",
-                Family::default()
+                Labelled::default()
             ),
             uplink_bytes: reg!(
                 "edgegw_uplink_bytes",
                 "Payload bytes handed to the uplink.",
-                Family::default()
+                Labelled::default()
             ),
             uplink_dropped: reg!(
                 "edgegw_uplink_dropped",
                 "Uplink messages dropped before acknowledgement, by reason.",
-                Family::default()
+                Labelled::default()
             ),
             uplink_connected: reg!(
                 "edgegw_uplink_connected",
@@ -262,7 +302,7 @@ impl Metrics {
             store_backlog: reg!(
                 "edgegw_store_backlog",
                 "Outbound records awaiting acknowledgement, by class.",
-                Family::default()
+                Labelled::default()
             ),
             store_bytes: reg!(
                 "edgegw_store_bytes",
@@ -277,22 +317,22 @@ impl Metrics {
             store_evicted: reg!(
                 "edgegw_store_evicted",
                 "Records evicted to keep the store budget, by class.",
-                Family::default()
+                Labelled::default()
             ),
             actor_restarts: reg!(
                 "edgegw_actor_restarts",
                 "Restarts of supervised actors, by stage.",
-                Family::default()
+                Labelled::default()
             ),
             feedback: reg!(
                 "edgegw_feedback",
                 "Feedback messages applied, by kind.",
-                Family::default()
+                Labelled::default()
             ),
             feedback_dropped: reg!(
                 "edgegw_feedback_dropped",
                 "Feedback messages dropped, by kind.",
-                Family::default()
+                Labelled::default()
             ),
             sensors_active: reg!(
                 "edgegw_sensors_active",
@@ -322,8 +362,13 @@ impl Metrics {
                 ),
             },
             registry: Registry::default(),
+            catalog: Vec::new(),
         };
-        let m = Metrics { registry: r, ..m };
+        let m = Metrics {
+            registry: r,
+            catalog,
+            ..m
+        };
         m.zero_known_series();
         m
     }
@@ -382,6 +427,19 @@ impl Metrics {
         self.actor_restarts
             .get_or_create(&StageLabel { stage })
             .get()
+    }
+
+    /// Every instrument's family, read now, in registration order (the order of `/metrics`).
+    pub fn read(&self) -> Vec<Family> {
+        self.catalog
+            .iter()
+            .map(|e| Family {
+                name: e.name,
+                help: e.help,
+                kind: e.instrument.kind(),
+                series: e.instrument.read(),
+            })
+            .collect()
     }
 
     /// Prometheus text exposition of every instrument.

@@ -2,12 +2,12 @@
 //! decisions/s over the last 10 s, alerts per minute and the p99 decision latency over the
 //! last minute.
 //!
-//! Design constraints: derived from the instruments themselves (read back through
-//! [`super::text`]), sampled once a second by a task of the gateway, so the figures are the
+//! Design constraints: derived from the instruments themselves (read directly, as the OTLP
+//! export reads them), sampled once a second by a task of the gateway, so the figures are the
 //! same numbers a Prometheus scrape would give, and nothing is added to the data path. The
 //! ring holds one minute of readings: constant memory.
 
-use super::text::{self, Buckets, Value};
+use super::read::Buckets;
 use super::Metrics;
 use parking_lot::Mutex;
 use serde::Serialize;
@@ -57,13 +57,7 @@ impl Rates {
     }
 
     fn record_at(&self, m: &Metrics, at: Instant) {
-        let latency = text::parse(&m.render())
-            .into_iter()
-            .find(|f| f.name == "edgegw_decision_latency_seconds")
-            .and_then(|f| match f.unlabelled() {
-                Some(Value::Histogram(b)) => Some(b.clone()),
-                _ => None,
-            });
+        let latency = Some(m.decision_latency_seconds.reading());
         let reading = Reading {
             at,
             samples: m.samples_ingested.get() as f64,

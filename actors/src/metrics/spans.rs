@@ -1,8 +1,8 @@
 //! Span export counters of the OTLP exporter, shown on `/metrics`.
 
+use super::Labelled;
 use super::ReasonLabel;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 
 /// Span export counters, shown on `/metrics` (registered by [`super::Metrics`]).
 #[derive(Clone, Debug, Default)]
@@ -12,7 +12,7 @@ pub struct SpanCounters {
     /// `edgegw_telemetry_spans_dropped_total{reason}`: `queue_full` (the export queue was
     /// full), `export_failed` (the batch's export failed or timed out), `untracked` (the
     /// uplink's in-flight map was full: the record's last spans are not emitted).
-    pub dropped: Family<ReasonLabel, Counter>,
+    pub dropped: Labelled<ReasonLabel, Counter>,
     /// `edgegw_telemetry_metric_exports_total`: readings of every instrument the collector
     /// accepted.
     pub metric_exports: Counter,

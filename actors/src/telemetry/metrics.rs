@@ -1,20 +1,20 @@
-//! Every instrument over OTLP: the registry that `/metrics` serves, read back
-//! ([`crate::metrics::text`]) and sent to the collector as cumulative OTLP metrics every
+//! Every instrument over OTLP: the instruments that `/metrics` serves, read directly
+//! ([`Metrics::read`]) and sent to the collector as cumulative OTLP metrics every
 //! `telemetry.metrics_interval`, by the export thread.
 //!
 //! Design constraints:
 //! - **One set of instruments.** Nothing is recorded twice: the OTLP export is a periodic
-//!   reading of the Prometheus registry, so a collector and a scrape see the same numbers
+//!   reading of the same instruments, so a collector and a scrape see the same numbers
 //!   under the same names (counters without `_total`, as OTLP names them; a collector's
 //!   Prometheus exporter adds it back).
 //! - **Cumulative temporality** with the process start as every point's start time: a lost
 //!   export loses resolution, never counts.
-//! - **Off the data path and bounded.** It runs on the export thread, reads the registry once
+//! - **Off the data path and bounded.** It runs on the export thread, reads the instruments once
 //!   per interval, and each request is bounded by [`super::EXPORT_TIMEOUT`]; a failure is
 //!   counted (`edgegw_telemetry_metric_exports_failed_total`) and the next interval tries
 //!   again with fresh values.
 
-use crate::metrics::text::{Buckets, Family, Kind, Value};
+use crate::metrics::read::{Buckets, Family, Kind, Value};
 use crate::metrics::Metrics;
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -28,7 +28,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
-/// Where the export thread finds the registry: set once the gateway has built it.
+/// Where the export thread finds the instruments: set once the gateway has built them.
 pub type Source = Arc<OnceLock<Arc<Metrics>>>;
 
 /// The export thread's metric exporter.
@@ -73,14 +73,14 @@ impl MetricExport {
         })
     }
 
-    /// Sends one reading of the registry, if it exists yet, under the export timeout.
+    /// Sends one reading of the instruments, if they exist yet, under the export timeout.
     /// `Ok(false)` when there was nothing to send.
     pub(super) fn export(&mut self, rt: &tokio::runtime::Runtime) -> Result<bool, String> {
         self.due = Instant::now() + self.interval;
         let Some(metrics) = self.source.get() else {
             return Ok(false);
         };
-        let families = crate::metrics::text::parse(&metrics.render());
+        let families = metrics.read();
         let req = request(
             &families,
             self.resource.clone(),
@@ -120,7 +120,7 @@ fn kv(k: &str, v: &str) -> KeyValue {
     }
 }
 
-/// The OTLP request for one reading of the registry.
+/// The OTLP request for one reading of the instruments.
 pub fn request(
     families: &[Family],
     resource: Resource,
@@ -132,7 +132,7 @@ pub fn request(
         .iter()
         .filter(|f| !f.series.is_empty())
         .map(|f| {
-            let attrs = |labels: &[(String, String)]| -> Vec<KeyValue> {
+            let attrs = |labels: &[(&str, &str)]| -> Vec<KeyValue> {
                 labels.iter().map(|(k, v)| kv(k, v)).collect()
             };
             let numbers = || -> Vec<NumberDataPoint> {
@@ -174,9 +174,9 @@ pub fn request(
                 }),
             };
             Metric {
-                name: f.name.clone(),
-                description: f.help.clone(),
-                unit: unit(&f.name).to_string(),
+                name: f.name.to_string(),
+                description: f.help.to_string(),
+                unit: unit(f.name).to_string(),
                 data: Some(data),
                 ..Default::default()
             }
@@ -199,7 +199,7 @@ pub fn request(
     }
 }
 
-/// Integral values (every counter and gauge of the registry) as integers, others as doubles.
+/// Integral values (every counter and gauge) as integers, others as doubles.
 fn number(x: f64) -> number_data_point::Value {
     if x.fract() == 0.0 && x.abs() < 9.0e15 {
         number_data_point::Value::AsInt(x as i64)
@@ -266,7 +266,7 @@ mod tests {
         for v in [0.000_015, 0.003, 20.0] {
             m.decision_latency_seconds.observe(v);
         }
-        let fams = crate::metrics::text::parse(&m.render());
+        let fams = m.read();
         let req = request(&fams, Resource::default(), 1, 2);
         let rm = &req.resource_metrics[0].scope_metrics[0].metrics;
         let get = |n: &str| rm.iter().find(|x| x.name == n).unwrap();
