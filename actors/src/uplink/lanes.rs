@@ -2,7 +2,9 @@
 //! backlog (everything older, in seq order, paced by `replay_rate`), within `inflight`; and
 //! the store figures behind the backlog gauges.
 
+use super::acks::Sent;
 use super::*;
+use crate::store::{Record, Store, StoreError};
 
 pub(super) fn backlog(ctx: &Ctx) -> u64 {
     ctx.store
@@ -47,30 +49,22 @@ pub(super) fn pump(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
     if !s.connected {
         return;
     }
-    while s.unnumbered.len() + s.awaiting.len() < limit {
-        // Live lane first: committed during this session, sent at once.
-        let mut from_backlog = false;
-        let mut next = store.next_in(s.live_cursor, st.durable + 1);
-        if matches!(next, Ok(None)) && s.backlog_cursor < s.live_start {
-            if st.replay.check().is_err() {
+    while s.acks.in_flight() < limit {
+        let replay = &st.replay;
+        let r = match s.lanes.next(&store, st.durable, || replay.check().is_ok()) {
+            Ok(Next::Live(r)) => r,
+            Ok(Next::Backlog(r)) => {
+                st.replayed += 1;
+                r
+            }
+            Ok(Next::Paced) => {
                 if !st.pump_scheduled {
                     st.pump_scheduled = true;
                     myself.send_after(Duration::from_millis(20), || UplinkMsg::Pump);
                 }
                 break;
             }
-            from_backlog = true;
-            next = store.next_in(s.backlog_cursor, s.live_start);
-        }
-        let r = match next {
-            Ok(Some(r)) => r,
-            Ok(None) => {
-                if from_backlog {
-                    s.backlog_cursor = s.live_start;
-                    continue;
-                }
-                break;
-            }
+            Ok(Next::Idle) => break,
             Err(e @ crate::store::StoreError::Decode(_)) => {
                 st.ctx
                     .status
@@ -82,19 +76,13 @@ pub(super) fn pump(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
                 break;
             }
         };
-        if from_backlog {
-            s.backlog_cursor = r.seq + 1;
-            st.replayed += 1;
-        } else {
-            s.live_cursor = r.seq + 1;
-        }
         let len = r.payload.len() as u64;
         match s
             .client
             .try_publish(r.topic, QoS::AtLeastOnce, false, r.payload)
         {
             Ok(()) => {
-                s.unnumbered.push_back((r.class, r.seq));
+                s.acks.sent(Sent::Record(r.class, r.seq));
                 st.traced.published(r.seq);
                 st.ctx
                     .metrics
@@ -119,3 +107,73 @@ pub(super) fn pump(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
         }
     }
 }
+
+/// Where a session's two lanes are. The live lane holds the records committed during the
+/// session (seq `live_start` and above), sent as soon as they are durable; the backlog holds
+/// everything older, sent oldest first when the live lane is empty and the replay pacing
+/// allows.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Lanes {
+    /// Seqs below this were committed before the session: the backlog lane.
+    live_start: u64,
+    /// Next seq to consider in the backlog lane.
+    backlog_cursor: u64,
+    /// Next seq to consider in the live lane.
+    live_cursor: u64,
+}
+
+/// What to send next.
+#[derive(Debug)]
+pub(super) enum Next {
+    /// A record of the live lane.
+    Live(Record),
+    /// A record of the backlog.
+    Backlog(Record),
+    /// Only the backlog has records, and the pacing says wait.
+    Paced,
+    /// Nothing to send.
+    Idle,
+}
+
+impl Lanes {
+    /// The lanes of a session that starts when every seq up to `durable` is committed.
+    pub(super) fn starting_after(durable: u64) -> Self {
+        Lanes {
+            live_start: durable + 1,
+            backlog_cursor: 0,
+            live_cursor: durable + 1,
+        }
+    }
+
+    /// The next record to send among those durable (seq ≤ `durable`): live first; then the
+    /// backlog, if `may_replay` grants a token.
+    pub(super) fn next(
+        &mut self,
+        store: &Store,
+        durable: u64,
+        mut may_replay: impl FnMut() -> bool,
+    ) -> Result<Next, StoreError> {
+        loop {
+            if let Some(r) = store.next_in(self.live_cursor, durable + 1)? {
+                self.live_cursor = r.seq + 1;
+                return Ok(Next::Live(r));
+            }
+            if self.backlog_cursor >= self.live_start {
+                return Ok(Next::Idle);
+            }
+            if !may_replay() {
+                return Ok(Next::Paced);
+            }
+            match store.next_in(self.backlog_cursor, self.live_start)? {
+                Some(r) => {
+                    self.backlog_cursor = r.seq + 1;
+                    return Ok(Next::Backlog(r));
+                }
+                None => self.backlog_cursor = self.live_start,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

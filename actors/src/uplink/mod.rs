@@ -31,8 +31,8 @@
 //!   it (no I/O, no waiting) and, if admitted, hands it to the feedback stage, which applies it
 //!   (a `raw-request` answer comes back here as an ordinary [`UplinkMsg::Publish`]).
 //!
-//! By job: `session.rs` (connect, link events, PUBACK matching, loss and backoff), `lanes.rs`
-//! (live and backlog lanes, pacing), `commit.rs` (group commit and flush), `recovery.rs` (the
+//! By job: `session.rs` (connect, link events, loss, reconnect backoff, watchdog), `acks.rs`
+//! (PUBACK matching), `lanes.rs` (live and backlog lanes, pacing), `commit.rs` (group commit and flush), `recovery.rs` (the
 //! store closed and reopened), `status_topic.rs` (the retained status); this file holds the
 //! actor, its state and its housekeeping tick.
 
@@ -45,13 +45,13 @@ use crate::telemetry::InFlight;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use rumqttc::{AsyncClient, Event, LastWill, Outgoing, Packet, QoS};
-use std::collections::{HashMap, VecDeque};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
+mod acks;
 mod commit;
 mod lanes;
 mod recovery;
@@ -63,7 +63,7 @@ pub(crate) use commit::store_replaced;
 pub use commit::{commit_message, commit_traced};
 use lanes::{backlog, evicted, flush, pump};
 pub use recovery::Reopened;
-use session::{connect, drop_session, on_link};
+use session::{connect, drop_session, on_link, Redial, Session};
 use status_topic::publish_status;
 pub use status_topic::status_payload;
 
@@ -115,7 +115,8 @@ pub struct UplinkState {
     commands: Commands,
     session: Option<Session>,
     gen: u64,
-    delay: Duration,
+    /// The delay before the next connection attempt.
+    redial: Redial,
     last_status: Option<(String, Vec<String>, [u64; 3])>,
     /// Messages received and not committed yet: the next group (see [`commit`]).
     pending: Vec<Outbound>,
@@ -147,24 +148,6 @@ pub struct UplinkState {
 
 /// Traced records followed at once (beyond, the oldest are forgotten and counted).
 const TRACED_RECORDS: usize = 1024;
-
-struct Session {
-    client: AsyncClient,
-    task: JoinHandle<()>,
-    connected: bool,
-    /// (class, seq) handed to rumqttc whose packet id is not known yet (seq 0 = status).
-    unnumbered: VecDeque<(Class, u64)>,
-    /// Packet id → (class, seq) awaiting its PUBACK.
-    awaiting: HashMap<u16, (Class, u64)>,
-    /// Last PUBACK (or connect) time, for the watchdog.
-    last_progress: Instant,
-    /// Seqs below this were committed before the session: the backlog lane.
-    live_start: u64,
-    /// Next seq to consider in the backlog lane.
-    backlog_cursor: u64,
-    /// Next seq to consider in the live lane.
-    live_cursor: u64,
-}
 
 impl Actor for UplinkActor {
     type Msg = UplinkMsg;
@@ -198,7 +181,7 @@ impl Actor for UplinkActor {
         }
         let mut st = UplinkState {
             commands,
-            delay: cfg.reconnect_initial.get(),
+            redial: Redial::new(cfg.reconnect_initial.get(), cfg.reconnect_max.get()),
             replay: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
             traced: InFlight::new(ctx.traces.clone(), TRACED_RECORDS),
             ctx,
@@ -238,10 +221,7 @@ impl Actor for UplinkActor {
         // (the gateway's final flush covers it).
         commit::commit_pending(&myself, st);
         if let Some(s) = st.session.take() {
-            let _ = s.client.try_disconnect();
-            // Give the event loop a moment to send DISCONNECT, then stop it.
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            s.task.abort();
+            s.close().await;
         }
         st.ctx.metrics.uplink_connected.set(0);
         Ok(())
@@ -323,11 +303,10 @@ pub(super) fn count_evictions(ctx: &Ctx, evicted: &[(Class, u64)]) {
 
 fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
     let timeout = st.ctx.cfg.uplink.ack_timeout.get();
-    let stuck = st.session.as_ref().is_some_and(|s| {
-        s.connected
-            && !(s.unnumbered.is_empty() && s.awaiting.is_empty())
-            && s.last_progress.elapsed() > timeout
-    });
+    let stuck = st
+        .session
+        .as_ref()
+        .is_some_and(|s| s.stuck(timeout, Instant::now()));
     if stuck {
         drop_session(
             myself,
@@ -379,3 +358,6 @@ fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
     publish_status(st);
     pump(myself, st);
 }
+
+#[cfg(test)]
+mod tests;

@@ -167,9 +167,7 @@ pub(super) fn reopened(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState, r: Re
             }
             // Everything held is resent in order, as after a reconnect.
             if let Some(s) = st.session.as_mut().filter(|s| s.connected) {
-                s.live_start = st.durable + 1;
-                s.backlog_cursor = 0;
-                s.live_cursor = s.live_start;
+                s.lanes = super::lanes::Lanes::starting_after(st.durable);
             }
             super::flush(myself, st);
             super::pump(myself, st);

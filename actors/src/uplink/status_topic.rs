@@ -41,7 +41,7 @@ pub(super) fn publish_status(st: &mut UplinkState) {
         .try_publish(topic(&st.ctx, "status"), QoS::AtLeastOnce, true, payload)
         .is_ok()
     {
-        s.unnumbered.push_back((Class::Alert, 0));
+        s.acks.sent(super::acks::Sent::Status);
         st.last_status = Some(key);
     }
 }
