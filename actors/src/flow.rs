@@ -8,16 +8,24 @@
 //! cannot leak. While the budget is exhausted the MQTT poll task stops reading the socket, and
 //! the broker sees TCP back-pressure (QoS 1 senders slow down; QoS 0 overflow is the broker's
 //! to drop). The check is one atomic load per message.
+//!
+//! Not a semaphore: a payload already read must be accepted whatever its size, so the budget
+//! may be overdrawn, which a semaphore's permits cannot express. Instead the release that
+//! brings the budget back under its limit wakes the waiting reader ([`Notify`]); releases
+//! that change nothing for the reader cost no wake-up.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::sync::Notify;
 
 /// A byte budget shared by the reader and the processors.
 #[derive(Debug)]
 pub struct Gate {
     used: AtomicUsize,
     limit: usize,
+    /// Woken when a release reopens the budget.
+    reopened: Notify,
     /// Times the reader had to wait for the budget (for `/metrics`).
     pub waits: AtomicU64,
 }
@@ -28,6 +36,7 @@ impl Gate {
         Arc::new(Gate {
             used: AtomicUsize::new(0),
             limit: limit.max(1),
+            reopened: Notify::new(),
             waits: AtomicU64::new(0),
         })
     }
@@ -58,9 +67,23 @@ impl Gate {
             return;
         }
         self.waits.fetch_add(1, Ordering::Relaxed);
-        let until = Instant::now() + max;
-        while !self.is_open() && Instant::now() < until {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+        let _ = tokio::time::timeout(max, async {
+            loop {
+                // Registered before the check, so a release between the two is not missed.
+                let reopened = self.reopened.notified();
+                if self.is_open() {
+                    return;
+                }
+                reopened.await;
+            }
+        })
+        .await;
+    }
+
+    fn release(&self, bytes: usize) {
+        let before = self.used.fetch_sub(bytes, Ordering::AcqRel);
+        if before >= self.limit && before - bytes < self.limit {
+            self.reopened.notify_waiters();
         }
     }
 }
@@ -75,7 +98,7 @@ pub struct Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         if let Some(g) = self.gate.take() {
-            g.used.fetch_sub(self.bytes, Ordering::AcqRel);
+            g.release(self.bytes);
         }
     }
 }
@@ -105,9 +128,30 @@ mod tests {
     async fn wait_is_bounded() {
         let g = Gate::new(10);
         let _p = g.acquire(20);
-        let t = Instant::now();
+        let t = std::time::Instant::now();
         g.wait_open(Duration::from_millis(30)).await;
         assert!(t.elapsed() >= Duration::from_millis(30));
+        assert!(!g.is_open());
         assert_eq!(g.waits.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn the_release_that_reopens_the_budget_wakes_the_reader() {
+        let g = Gate::new(100);
+        let (a, b) = (g.acquire(80), g.acquire(80));
+        let waiter = {
+            let g = g.clone();
+            tokio::spawn(async move { g.wait_open(Duration::from_secs(30)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "still over budget");
+        drop(a);
+        // Woken at once, long before the 30 s bound.
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("woken by the release")
+            .expect("waiter ran");
+        assert!(g.is_open());
+        drop(b);
     }
 }
