@@ -30,7 +30,9 @@ impl Store {
             // The removal and its count land together or not at all.
             let mut batch = sled::Batch::default();
             batch.remove(&key(class, seq));
-            batch.insert(EVICTED_KEY, codec::encode_counts(&counts));
+            let counted = codec::encode_counts(&counts)
+                .map_err(|e| StoreError::Encode(format!("eviction counts: {e}")))?;
+            batch.insert(EVICTED_KEY, counted);
             self.outbox.apply_batch(batch)?;
             st.evicted = counts;
             let s = &mut st.stats[class as usize];

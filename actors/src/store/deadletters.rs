@@ -25,9 +25,10 @@ impl DeadLetterTree {
     }
 
     /// Keeps `letter`, dropping the oldest beyond the bound. Durable with the next flush.
-    pub fn push(&self, letter: &DeadLetter) -> sled::Result<()> {
+    pub fn push(&self, letter: &DeadLetter) -> Result<(), super::StoreError> {
+        let value = serde_json::to_vec(letter)
+            .map_err(|e| super::StoreError::Encode(format!("dead letter: {e}")))?;
         let id = self.db.generate_id()?;
-        let value = serde_json::to_vec(letter).unwrap_or_default();
         self.tree.insert(id.to_be_bytes(), value)?;
         if self.len.fetch_add(1, Ordering::AcqRel) + 1 > self.max && self.tree.pop_min()?.is_some()
         {

@@ -87,8 +87,7 @@ impl Trees {
     /// Keeps a label; returns how many old ones were evicted.
     pub fn keep_label(&mut self, json: &serde_json::Value, max: u64) -> sled::Result<u64> {
         let n = self.db.generate_id()?.to_be_bytes();
-        self.labels
-            .insert(n, serde_json::to_vec(json).unwrap_or_default())?;
+        self.labels.insert(n, json.to_string().into_bytes())?;
         self.labels_len += 1;
         let mut evicted = 0;
         while self.labels_len > max && self.labels.pop_min()?.is_some() {
@@ -128,8 +127,7 @@ impl Trees {
     /// Records a model announcement and its outcome.
     pub fn keep_model(&self, json: &serde_json::Value) -> sled::Result<()> {
         let n = self.db.generate_id()?.to_be_bytes();
-        self.models
-            .insert(n, serde_json::to_vec(json).unwrap_or_default())?;
+        self.models.insert(n, json.to_string().into_bytes())?;
         while self.models.len() > MODELS_MAX && self.models.pop_min()?.is_some() {}
         Ok(())
     }

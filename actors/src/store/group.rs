@@ -30,6 +30,8 @@ pub struct Group<'a> {
     next: u64,
     /// Class and logical bytes of each record added, for the counters once applied.
     added: Vec<(Class, u64)>,
+    /// The first record that could not be encoded: the group then commits nothing.
+    failed: Option<StoreError>,
 }
 
 impl Store {
@@ -45,6 +47,7 @@ impl Store {
             batch: sled::Batch::default(),
             next,
             added: Vec::new(),
+            failed: None,
         }
     }
 }
@@ -55,7 +58,14 @@ impl Group<'_> {
     pub fn add(&mut self, class: Class, topic: &str, build: impl FnOnce(u64) -> Vec<u8>) -> u64 {
         let seq = self.next;
         let payload = build(seq);
-        let value = codec::encode(topic, &payload);
+        let value = match codec::encode(topic, &payload) {
+            Ok(v) => v,
+            Err(e) => {
+                self.failed
+                    .get_or_insert(StoreError::Encode(format!("record {seq}: {e}")));
+                Vec::new()
+            }
+        };
         let k = key(class, seq);
         self.added.push((class, (k.len() + value.len()) as u64));
         self.batch.insert(&k, value);
@@ -75,7 +85,8 @@ impl Group<'_> {
 
     /// Inserts every added record and raises the high-water mark to the last one, in one
     /// atomic batch; then evicts if over budget. Durable after the next completed flush.
-    /// Returns the evicted records (class, seq). An empty group writes nothing.
+    /// Returns the evicted records (class, seq). An empty group writes nothing, and neither
+    /// does one with a record that could not be encoded.
     pub fn commit(self) -> Result<Vec<(Class, u64)>, StoreError> {
         let Group {
             store,
@@ -83,7 +94,11 @@ impl Group<'_> {
             mut batch,
             next,
             added,
+            failed,
         } = self;
+        if let Some(e) = failed {
+            return Err(e);
+        }
         if added.is_empty() {
             return Ok(Vec::new());
         }

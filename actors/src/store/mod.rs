@@ -62,6 +62,9 @@ pub enum StoreError {
     /// sled failed (I/O, disk full, corruption).
     #[error("store: {0}")]
     Sled(#[from] sled::Error),
+    /// A value could not be encoded for storage (nothing was written).
+    #[error("store: value not encodable: {0}")]
+    Encode(String),
     /// A stored value could not be decoded.
     #[error("store: undecodable record: {0}")]
     Decode(String),

@@ -120,7 +120,7 @@ struct Rec {
 
 impl Rec {
     fn new(class: Class, topic: String, payload: Vec<u8>, durable: bool, group: u64) -> Self {
-        let bytes = (9 + codec::encode(&topic, &payload).len()) as u64;
+        let bytes = (9 + codec::encode(&topic, &payload).unwrap().len()) as u64;
         Self {
             class,
             topic,

@@ -29,9 +29,7 @@ fn end_of(k: &[u8]) -> Option<i64> {
 }
 
 fn decode(v: &[u8]) -> Option<Vec<(i64, f64)>> {
-    bincode::serde::decode_from_slice::<Vec<(i64, f64)>, _>(v, bincode::config::standard())
-        .ok()
-        .map(|(s, _)| s)
+    super::codec::decode_samples(v)
 }
 
 impl RawTree {
@@ -46,12 +44,12 @@ impl RawTree {
     }
 
     /// Keeps one window (`samples` oldest first) of `sensor`.
-    pub fn keep(&self, sensor: &str, samples: &[(i64, f64)]) -> sled::Result<()> {
+    pub fn keep(&self, sensor: &str, samples: &[(i64, f64)]) -> Result<(), super::StoreError> {
         let Some(&(end, _)) = samples.last() else {
             return Ok(());
         };
-        let v =
-            bincode::serde::encode_to_vec(samples, bincode::config::standard()).unwrap_or_default();
+        let v = super::codec::encode_samples(samples)
+            .map_err(|e| super::StoreError::Encode(format!("raw window of {sensor}: {e}")))?;
         if self.tree.insert(key(sensor, end), v)?.is_none()
             && self.len.fetch_add(1, Ordering::AcqRel) + 1 > self.max
         {

@@ -91,7 +91,8 @@ pub(super) fn connect(
     );
     let mut opts = mqtt::options(&url, &client_id, cfg.keep_alive.get(), 4 << 20);
     opts.set_inflight(cfg.inflight.min(u16::MAX as usize) as u16);
-    let will = status_payload(&st.ctx, "offline", &["last will".to_string()], now_ms());
+    let will = status_payload(&st.ctx, "offline", &["last will".to_string()], now_ms())
+        .map_err(|e| format!("last will not encodable: {e}"))?;
     opts.set_last_will(LastWill::new(
         topic(&st.ctx, "status"),
         will,

@@ -4,7 +4,12 @@ use super::*;
 use crate::outbound::{Evicted, StatusMessage, StatusModel};
 
 /// The retained status payload for the current mode.
-pub fn status_payload(ctx: &Ctx, state: &str, reasons: &[String], since: i64) -> Vec<u8> {
+pub fn status_payload(
+    ctx: &Ctx,
+    state: &str,
+    reasons: &[String],
+    since: i64,
+) -> Result<Vec<u8>, serde_json::Error> {
     let scorer = ctx.scorer();
     let [alert, summary, raw] = evicted(ctx);
     let message = StatusMessage {
@@ -23,8 +28,7 @@ pub fn status_payload(ctx: &Ctx, state: &str, reasons: &[String], since: i64) ->
         state: state.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     };
-    // A struct of strings and numbers always serialises.
-    serde_json::to_vec(&message).unwrap_or_default()
+    serde_json::to_vec(&message)
 }
 
 pub(super) fn publish_status(st: &mut UplinkState) {
@@ -36,7 +40,13 @@ pub(super) fn publish_status(st: &mut UplinkState) {
     let Some(s) = st.session.as_mut().filter(|s| s.connected) else {
         return;
     };
-    let payload = status_payload(&st.ctx, mode.as_str(), &reasons, since);
+    let payload = match status_payload(&st.ctx, mode.as_str(), &reasons, since) {
+        Ok(p) => p,
+        Err(e) => {
+            warn!(message = "Status message not encodable; not published.", error = %e);
+            return;
+        }
+    };
     if s.client
         .try_publish(topic(&st.ctx, "status"), QoS::AtLeastOnce, true, payload)
         .is_ok()
