@@ -76,9 +76,39 @@ impl Store {
         self.state.lock().evicted
     }
 
+    /// The periodic upkeep: drops raw windows that ended before `raw_cutoff` (ms), re-measures
+    /// the size on disk and evicts if over budget. It reads directories and walks a tree, so
+    /// callers run it on a blocking thread ([`tokio::task::spawn_blocking`]), not on a mailbox.
+    pub fn housekeep(&self, raw_cutoff: i64) -> Housekeeping {
+        let mut errors = Vec::new();
+        if let Err(e) = self.raw.expire(raw_cutoff) {
+            errors.push(format!("raw expiry: {e}"));
+        }
+        let evicted = self.refresh().unwrap_or_else(|e| {
+            errors.push(format!("size check: {e}"));
+            Vec::new()
+        });
+        Housekeeping {
+            evicted,
+            fill: self.fill(),
+            errors,
+        }
+    }
+
     /// Estimated share of the budget in use, 0..1+.
     pub fn fill(&self) -> f64 {
         let st = self.state.lock();
         Self::estimated_disk(&st) as f64 / self.cfg.max_bytes.max(1) as f64
     }
+}
+
+/// What [`Store::housekeep`] did.
+#[derive(Debug, Default)]
+pub struct Housekeeping {
+    /// Records evicted to keep the budget: (class, seq).
+    pub evicted: Vec<(Class, u64)>,
+    /// The share of the budget in use afterwards.
+    pub fill: f64,
+    /// What failed, as text for the `store_error` condition.
+    pub errors: Vec<String>,
 }

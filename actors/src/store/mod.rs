@@ -24,6 +24,7 @@
 //!   gateway runs without it and reopens it later ([`StoreSlot`]).
 
 mod budget;
+pub use budget::Housekeeping;
 mod codec;
 pub mod deadletters;
 pub mod feedback;

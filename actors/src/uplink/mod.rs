@@ -104,6 +104,8 @@ pub enum UplinkMsg {
     Reopen,
     /// A reopen attempt finished.
     Reopened(Box<Reopened>),
+    /// The store's periodic upkeep finished (it runs on a blocking thread).
+    Housekept(Box<crate::store::Housekeeping>),
 }
 
 /// The uplink actor.
@@ -139,6 +141,8 @@ pub struct UplinkState {
     replay: DefaultDirectRateLimiter,
     pump_scheduled: bool,
     last_check: Instant,
+    /// The store's upkeep is running on a blocking thread.
+    housekeeping: bool,
     /// Backlog messages sent since the last tick, for the drain-rate gauge.
     replayed: u64,
     last_tick: Instant,
@@ -199,6 +203,7 @@ impl Actor for UplinkActor {
             droplog: crate::ratelog::RateLog::new(Duration::from_secs(10)),
             pump_scheduled: false,
             last_check: Instant::now(),
+            housekeeping: false,
             replayed: 0,
             last_tick: Instant::now(),
         };
@@ -283,6 +288,7 @@ impl Actor for UplinkActor {
                 pump(&myself, st);
             }
             UplinkMsg::Tick => tick(&myself, st),
+            UplinkMsg::Housekept(h) => housekept(st, &h),
         }
         Ok(())
     }
@@ -319,27 +325,15 @@ fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
         publish_status(st);
         return;
     };
-    if st.last_check.elapsed() >= ctx.cfg.store.check_every.get() {
+    if !st.housekeeping && st.last_check.elapsed() >= ctx.cfg.store.check_every.get() {
         st.last_check = Instant::now();
+        st.housekeeping = true;
         let cutoff = now_ms() - ctx.cfg.store.raw_retention.get().as_millis() as i64;
-        if let Err(e) = store.raw.expire(cutoff) {
-            ctx.status
-                .condition(Condition::StoreError, Some(format!("raw expiry: {e}")));
-        }
-        match store.refresh() {
-            Ok(evicted) => count_evictions(&ctx, &evicted),
-            Err(e) => ctx
-                .status
-                .condition(Condition::StoreError, Some(format!("size check: {e}"))),
-        }
-        let fill = store.fill();
-        let near = fill >= ctx.cfg.store.near_budget;
-        if near != ctx.status.has_condition(Condition::StoreNearBudget) {
-            ctx.status.condition(
-                Condition::StoreNearBudget,
-                near.then(|| format!("{:.0}% of store.max_bytes", fill * 100.0)),
-            );
-        }
+        let (store, me) = (store.clone(), myself.clone());
+        tokio::task::spawn_blocking(move || {
+            let h = store.housekeep(cutoff);
+            let _ = me.cast(UplinkMsg::Housekept(Box::new(h)));
+        });
     }
     let m = &ctx.metrics;
     for (c, s) in store.stats() {
@@ -357,6 +351,23 @@ fn tick(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState) {
     flush(myself, st);
     publish_status(st);
     pump(myself, st);
+}
+
+/// Reports the store's upkeep: evictions counted, errors and the near-budget condition set.
+fn housekept(st: &mut UplinkState, h: &crate::store::Housekeeping) {
+    st.housekeeping = false;
+    let ctx = &st.ctx;
+    count_evictions(ctx, &h.evicted);
+    for e in &h.errors {
+        ctx.status.condition(Condition::StoreError, Some(e.clone()));
+    }
+    let near = h.fill >= ctx.cfg.store.near_budget;
+    if near != ctx.status.has_condition(Condition::StoreNearBudget) {
+        ctx.status.condition(
+            Condition::StoreNearBudget,
+            near.then(|| format!("{:.0}% of store.max_bytes", h.fill * 100.0)),
+        );
+    }
 }
 
 #[cfg(test)]
