@@ -9,8 +9,6 @@
 //! failures stop.
 
 mod children;
-#[cfg(all(test, feature = "fault-injection"))]
-pub(crate) mod testing;
 
 pub use children::{ChildKey, Children, Handle, Restart};
 

@@ -5,8 +5,8 @@
 
 use super::*;
 use crate::config::Strategy;
+use crate::ctx::testing::{after_restart, arm_panic, children, ctx, until};
 use crate::inference::{Reply, Ticket};
-use crate::restart::testing::{after_restart, arm_panic, children, ctx, until};
 use crate::sample::{Calibrated, WindowStats};
 use crate::telemetry::Stamps;
 use ractor::ActorId;

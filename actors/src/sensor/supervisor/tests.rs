@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::config::Strategy;
-use crate::restart::testing::{after_restart, arm_panic, children, ctx, until};
+use crate::ctx::testing::{after_restart, arm_panic, children, ctx, until};
 use crate::sample::Sample;
 use std::collections::HashSet;
 

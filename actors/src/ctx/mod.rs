@@ -18,6 +18,9 @@ use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
 
+#[cfg(all(test, feature = "fault-injection"))]
+pub(crate) mod testing;
+
 /// Shared by every stage of one gateway.
 pub struct Ctx {
     /// The validated configuration.
