@@ -1,0 +1,132 @@
+//! What a sensor reports upstream: the body of an alert (a raised decision), of the raw
+//! window captured around it, and of a period summary. The uplink adds the fields every
+//! message carries (`id`, `seq`, `ts`, `trace_id`, `sensor`); the wire form is in
+//! docs/wire.md.
+//!
+//! Design constraints: scores, the threshold and the features are rounded to 6 decimals
+//! ([`round`]) so payloads stay short and stable; a summary of a period without samples has
+//! `count` 0 and null statistics; `fallback` is written only when the fallback rule scored.
+
+use super::detector::Decision;
+use super::raw::RawCapture;
+use super::storm::EpisodeInfo;
+use super::summary::SummaryStats;
+use crate::inference::ModelId;
+use crate::sample::WindowStats;
+use serde_json::{json, Map, Value};
+
+/// A raised decision, as its alert reports it.
+pub(super) struct Raised<'a> {
+    /// The scored window.
+    pub window: &'a WindowStats,
+    /// Its features, in the scorer's order.
+    pub features: &'a [f32],
+    /// The scorer's feature names, in the same order.
+    pub names: &'a [String],
+    /// The scorer that scored it.
+    pub model: &'a ModelId,
+    /// The model's own score (before calibration).
+    pub model_score: f32,
+    /// True when the fallback rule scored it.
+    pub fallback: bool,
+    /// The decision.
+    pub decision: &'a Decision,
+    /// Suppressions since the sensor's previous alert or summary.
+    pub suppressed_before: u64,
+    /// The episode the alert belongs to.
+    pub episode: EpisodeInfo,
+}
+
+/// The body of the alert for `r`.
+pub(super) fn alert(r: &Raised<'_>) -> Map<String, Value> {
+    let (w, d) = (r.window, r.decision);
+    let features: Map<String, Value> = r
+        .names
+        .iter()
+        .zip(r.features)
+        .map(|(n, v)| (n.clone(), json!(round(*v as f64))))
+        .collect();
+    let mut body = Map::new();
+    body.insert(
+        "window".into(),
+        json!({"start": w.start_ts, "end": w.end_ts, "n": w.n}),
+    );
+    body.insert("score".into(), json!(round(d.score as f64)));
+    body.insert("threshold".into(), json!(round(d.threshold as f64)));
+    body.insert("confidence".into(), json!(round(d.confidence as f64)));
+    body.insert("model_score".into(), json!(round(r.model_score as f64)));
+    body.insert("novelty".into(), json!(round(d.novelty as f64)));
+    body.insert(
+        "model".into(),
+        json!({"name": r.model.name, "version": r.model.version, "sha256": r.model.sha256}),
+    );
+    body.insert("features".into(), Value::Object(features));
+    body.insert("alerts_suppressed".into(), json!(r.suppressed_before));
+    body.insert(
+        "episode".into(),
+        json!({"start": r.episode.start, "decisions": r.episode.decisions}),
+    );
+    if r.fallback {
+        body.insert("fallback".into(), json!(true));
+    }
+    body
+}
+
+/// The body of a finished raw window captured around an alert; None when it holds no sample.
+pub(super) fn raw_window(c: &RawCapture) -> Option<Map<String, Value>> {
+    let (first, last) = (c.samples.first()?, c.samples.last()?);
+    let mut body = Map::new();
+    body.insert("reason".into(), json!("alert"));
+    body.insert("alert_window_end".into(), json!(c.alert_end));
+    body.insert(
+        "window".into(),
+        json!({"start": first.ts, "end": last.ts, "n": c.samples.len()}),
+    );
+    let samples: Vec<Value> = c.samples.iter().map(|s| json!([s.ts, s.v])).collect();
+    body.insert("samples".into(), Value::Array(samples));
+    Some(body)
+}
+
+/// The body of the summary of the period `(start, end)`: its numbers (None when no sample
+/// arrived), the alerts raised in it, the alert gate's `(anomalous, suppressed)` counts and
+/// the scorer's `(name, version)`.
+pub(super) fn summary(
+    period: (i64, i64),
+    stats: Option<&SummaryStats>,
+    alerts: u64,
+    gate: (u64, u64),
+    model: (&str, &str),
+) -> Map<String, Value> {
+    let (anomalous, suppressed) = gate;
+    let mut body = Map::new();
+    body.insert("period".into(), json!({"start": period.0, "end": period.1}));
+    body.insert("count".into(), json!(stats.map_or(0, |s| s.count)));
+    for (k, v) in [
+        ("mean", stats.map(|s| s.mean)),
+        ("std", stats.map(|s| s.std)),
+        ("min", stats.map(|s| s.min)),
+        ("max", stats.map(|s| s.max)),
+        ("p50", stats.map(|s| s.p50)),
+        ("p95", stats.map(|s| s.p95)),
+    ] {
+        body.insert(k.into(), json!(v));
+    }
+    body.insert("alerts".into(), json!(alerts));
+    body.insert("alerts_suppressed".into(), json!(suppressed));
+    body.insert("anomalous".into(), json!(anomalous));
+    body.insert("model".into(), json!({"name": model.0, "version": model.1}));
+    body
+}
+
+/// Rounds to 6 decimal places so payloads stay short and stable; a non-finite value is 0.
+fn round(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 1e6).round() / 1e6
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+#[path = "report_tests.rs"]
+mod tests;
