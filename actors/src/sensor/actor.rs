@@ -23,12 +23,11 @@ use super::SensorPorts;
 use crate::ctx::Ctx;
 use crate::inference::{PoolMsg, Reply, ReplyTo, ScoreRequest, Scored, Stamps, Ticket};
 use crate::metrics::ReasonLabel;
-use crate::outbound::{Class, Outbound};
+use crate::outbound::{Body, Outbound};
 use crate::ratelog::RateLog;
 use crate::telemetry::{DecisionTrace, Outcome, TraceLink};
 use crate::uplink::UplinkMsg;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::warn;
@@ -329,7 +328,7 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     st.summary.alerts += 1;
     m.alerts.inc();
     let scorer = st.ctx.scorer();
-    let body = report::alert(&Raised {
+    let body = Body::Alert(report::alert(&Raised {
         window: &s.req.stats,
         features: &s.req.features,
         names: scorer.feature_names(),
@@ -339,10 +338,10 @@ fn on_scored(st: &mut SensorState, s: Scored) {
         decision: &d,
         suppressed_before,
         episode,
-    });
+    }));
     let alert_end = s.req.stats.end_ts;
     let link = trace(st, &s, now, Outcome::Alert);
-    send_up(st, Class::Alert, alert_end, body, None, link);
+    send_up(st, alert_end, body, None, link);
     let cfg = &st.ctx.cfg.sensors;
     if cfg.raw_on_alert && st.capture.is_none() {
         let c = RawCapture::new(
@@ -365,7 +364,7 @@ fn send_raw(st: &SensorState, c: RawCapture) {
         return;
     };
     let keep = c.samples.iter().map(|s| (s.ts, s.v)).collect();
-    send_up(st, Class::Raw, last.ts, body, Some(keep), None);
+    send_up(st, last.ts, Body::Raw(body), Some(keep), None);
 }
 
 /// Closes the period. A period without samples is skipped unless decisions of it are still to
@@ -386,19 +385,17 @@ fn on_summarize(st: &mut SensorState, start: i64, end: i64) {
         (anomalous, suppressed),
         (scorer.name(), scorer.version()),
     );
-    send_up(st, Class::Summary, end, body, None, None);
+    send_up(st, end, Body::Summary(body), None, None);
 }
 
 fn send_up(
     st: &SensorState,
-    class: Class,
     ts: i64,
-    body: Map<String, Value>,
+    body: Body,
     raw: Option<Vec<(i64, f64)>>,
     trace: Option<TraceLink>,
 ) {
     let out = Outbound {
-        class,
         sensor: st.sensor.clone(),
         ts,
         body,

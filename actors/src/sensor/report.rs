@@ -12,8 +12,10 @@ use super::raw::RawCapture;
 use super::storm::EpisodeInfo;
 use super::summary::SummaryStats;
 use crate::inference::ModelId;
+use crate::outbound::wire::{
+    Alert, AlertModel, Episode, Period, RawAroundAlert, RawWindow, Summary, SummaryModel, Window,
+};
 use crate::sample::WindowStats;
-use serde_json::{json, Map, Value};
 
 /// A raised decision, as its alert reports it.
 pub(super) struct Raised<'a> {
@@ -38,53 +40,51 @@ pub(super) struct Raised<'a> {
 }
 
 /// The body of the alert for `r`.
-pub(super) fn alert(r: &Raised<'_>) -> Map<String, Value> {
+pub(super) fn alert(r: &Raised<'_>) -> Alert {
     let (w, d) = (r.window, r.decision);
-    let features: Map<String, Value> = r
-        .names
-        .iter()
-        .zip(r.features)
-        .map(|(n, v)| (n.clone(), json!(round(*v as f64))))
-        .collect();
-    let mut body = Map::new();
-    body.insert(
-        "window".into(),
-        json!({"start": w.start_ts, "end": w.end_ts, "n": w.n}),
-    );
-    body.insert("score".into(), json!(round(d.score as f64)));
-    body.insert("threshold".into(), json!(round(d.threshold as f64)));
-    body.insert("confidence".into(), json!(round(d.confidence as f64)));
-    body.insert("model_score".into(), json!(round(r.model_score as f64)));
-    body.insert("novelty".into(), json!(round(d.novelty as f64)));
-    body.insert(
-        "model".into(),
-        json!({"name": r.model.name, "version": r.model.version, "sha256": r.model.sha256}),
-    );
-    body.insert("features".into(), Value::Object(features));
-    body.insert("alerts_suppressed".into(), json!(r.suppressed_before));
-    body.insert(
-        "episode".into(),
-        json!({"start": r.episode.start, "decisions": r.episode.decisions}),
-    );
-    if r.fallback {
-        body.insert("fallback".into(), json!(true));
+    Alert {
+        window: Window {
+            start: w.start_ts,
+            end: w.end_ts,
+            n: w.n as u64,
+        },
+        score: round(d.score as f64),
+        threshold: round(d.threshold as f64),
+        confidence: round(d.confidence as f64),
+        model: AlertModel {
+            name: r.model.name.clone(),
+            version: r.model.version.clone(),
+            sha256: r.model.sha256.clone(),
+        },
+        features: r
+            .names
+            .iter()
+            .zip(r.features)
+            .map(|(n, v)| (n.clone(), round(*v as f64)))
+            .collect(),
+        model_score: round(r.model_score as f64),
+        novelty: round(d.novelty as f64),
+        alerts_suppressed: r.suppressed_before,
+        episode: Episode {
+            start: r.episode.start,
+            decisions: r.episode.decisions,
+        },
+        fallback: r.fallback,
     }
-    body
 }
 
 /// The body of a finished raw window captured around an alert; None when it holds no sample.
-pub(super) fn raw_window(c: &RawCapture) -> Option<Map<String, Value>> {
+pub(super) fn raw_window(c: &RawCapture) -> Option<RawWindow> {
     let (first, last) = (c.samples.first()?, c.samples.last()?);
-    let mut body = Map::new();
-    body.insert("reason".into(), json!("alert"));
-    body.insert("alert_window_end".into(), json!(c.alert_end));
-    body.insert(
-        "window".into(),
-        json!({"start": first.ts, "end": last.ts, "n": c.samples.len()}),
-    );
-    let samples: Vec<Value> = c.samples.iter().map(|s| json!([s.ts, s.v])).collect();
-    body.insert("samples".into(), Value::Array(samples));
-    Some(body)
+    Some(RawWindow::Alert(RawAroundAlert {
+        alert_window_end: c.alert_end,
+        window: Window {
+            start: first.ts,
+            end: last.ts,
+            n: c.samples.len() as u64,
+        },
+        samples: c.samples.iter().map(|s| (s.ts, s.v)).collect(),
+    }))
 }
 
 /// The body of the summary of the period `(start, end)`: its numbers (None when no sample
@@ -96,26 +96,28 @@ pub(super) fn summary(
     alerts: u64,
     gate: (u64, u64),
     model: (&str, &str),
-) -> Map<String, Value> {
+) -> Summary {
     let (anomalous, suppressed) = gate;
-    let mut body = Map::new();
-    body.insert("period".into(), json!({"start": period.0, "end": period.1}));
-    body.insert("count".into(), json!(stats.map_or(0, |s| s.count)));
-    for (k, v) in [
-        ("mean", stats.map(|s| s.mean)),
-        ("std", stats.map(|s| s.std)),
-        ("min", stats.map(|s| s.min)),
-        ("max", stats.map(|s| s.max)),
-        ("p50", stats.map(|s| s.p50)),
-        ("p95", stats.map(|s| s.p95)),
-    ] {
-        body.insert(k.into(), json!(v));
+    Summary {
+        period: Period {
+            start: period.0,
+            end: period.1,
+        },
+        count: stats.map_or(0, |s| s.count),
+        mean: stats.map(|s| s.mean),
+        std: stats.map(|s| s.std),
+        min: stats.map(|s| s.min),
+        max: stats.map(|s| s.max),
+        p50: stats.map(|s| s.p50),
+        p95: stats.map(|s| s.p95),
+        alerts,
+        alerts_suppressed: suppressed,
+        anomalous,
+        model: SummaryModel {
+            name: model.0.to_string(),
+            version: model.1.to_string(),
+        },
     }
-    body.insert("alerts".into(), json!(alerts));
-    body.insert("alerts_suppressed".into(), json!(suppressed));
-    body.insert("anomalous".into(), json!(anomalous));
-    body.insert("model".into(), json!({"name": model.0, "version": model.1}));
-    body
 }
 
 /// Rounds to 6 decimal places so payloads stay short and stable; a non-finite value is 0.
