@@ -10,14 +10,15 @@ use super::Admitted;
 use super::FeedbackPorts;
 use crate::ctx::Ctx;
 use crate::model::{LoadedModel, Scorer};
-use crate::outbound::{Class, Outbound};
+use crate::outbound::wire::{GatewayAlert, RawAnswer, RawWindow};
+use crate::outbound::{Body, Outbound};
 use crate::status::now_ms;
 use crate::status::Condition;
 use crate::store::feedback::Trees;
 use crate::uplink::UplinkMsg;
 use ed25519_dalek::VerifyingKey;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde_json::{json, Map, Value};
+use serde_json::json;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -287,25 +288,11 @@ fn raw_request(st: &FeedbackState, sensor: Arc<str>, from: i64, to: i64, id: Opt
             return false;
         }
     };
-    let mut body = Map::new();
-    body.insert("reason".into(), json!("request"));
-    if let Some(id) = id {
-        body.insert("request_id".into(), json!(id));
-    }
-    body.insert("found".into(), json!(!samples.is_empty()));
-    body.insert(
-        "window".into(),
-        json!({"start": from, "end": to, "n": samples.len()}),
-    );
-    body.insert(
-        "samples".into(),
-        Value::Array(samples.iter().map(|(t, v)| json!([t, v])).collect()),
-    );
+    let body = RawWindow::Request(RawAnswer::new(id, from, to, samples));
     let out = Outbound {
-        class: Class::Raw,
         sensor,
         ts: to,
-        body,
+        body: Body::Raw(body),
         raw: None,
         trace: None,
     };
@@ -364,11 +351,11 @@ fn model_loaded(
 
 /// Sends a gateway-level alert (sensor `_gateway`, kind `model_refused`) upstream.
 fn gateway_alert(st: &FeedbackState, reason: &str) {
-    let mut body = Map::new();
-    body.insert("kind".into(), json!(Condition::ModelRefused.key()));
-    body.insert("reason".into(), json!(reason));
+    let body = Body::GatewayAlert(GatewayAlert {
+        kind: Condition::ModelRefused.key().to_string(),
+        reason: reason.to_string(),
+    });
     let out = Outbound {
-        class: Class::Alert,
         sensor: "_gateway".into(),
         ts: now_ms(),
         body,

@@ -14,21 +14,20 @@
 use super::detector::Detector;
 use super::order::Reorder;
 use super::raw::RawCapture;
+use super::report::{self, Raised};
 use super::storm::{At, Verdict};
 use super::summary::PeriodSummary;
 use super::tracker::{Step, Tracker};
-use super::window::WindowStats;
 use super::SampleBatch;
 use super::SensorPorts;
 use crate::ctx::Ctx;
 use crate::inference::{PoolMsg, Reply, ReplyTo, ScoreRequest, Scored, Stamps, Ticket};
 use crate::metrics::ReasonLabel;
-use crate::outbound::{Class, Outbound};
+use crate::outbound::{Body, Outbound};
 use crate::ratelog::RateLog;
 use crate::telemetry::{DecisionTrace, Outcome, TraceLink};
 use crate::uplink::UplinkMsg;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde_json::{json, Map, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::warn;
@@ -328,39 +327,21 @@ fn on_scored(st: &mut SensorState, s: Scored) {
     };
     st.summary.alerts += 1;
     m.alerts.inc();
-    let names = st.ctx.scorer().feature_names().to_vec();
-    let features: Map<String, Value> = names
-        .into_iter()
-        .zip(s.req.features.iter())
-        .map(|(n, v)| (n, json!(round(*v as f64))))
-        .collect();
-    let w: &WindowStats = &s.req.stats;
-    let mut body = Map::new();
-    body.insert(
-        "window".into(),
-        json!({"start": w.start_ts, "end": w.end_ts, "n": w.n}),
-    );
-    body.insert("score".into(), json!(round(d.score as f64)));
-    body.insert("threshold".into(), json!(round(d.threshold as f64)));
-    body.insert("confidence".into(), json!(round(d.confidence as f64)));
-    body.insert("model_score".into(), json!(round(s.score as f64)));
-    body.insert("novelty".into(), json!(round(d.novelty as f64)));
-    body.insert(
-        "model".into(),
-        json!({"name": s.model.name, "version": s.model.version, "sha256": s.model.sha256}),
-    );
-    body.insert("features".into(), Value::Object(features));
-    body.insert("alerts_suppressed".into(), json!(suppressed_before));
-    body.insert(
-        "episode".into(),
-        json!({"start": episode.start, "decisions": episode.decisions}),
-    );
-    if s.fallback {
-        body.insert("fallback".into(), json!(true));
-    }
-    let alert_end = w.end_ts;
+    let scorer = st.ctx.scorer();
+    let body = Body::Alert(report::alert(&Raised {
+        window: &s.req.stats,
+        features: &s.req.features,
+        names: scorer.feature_names(),
+        model: &s.model,
+        model_score: s.score,
+        fallback: s.fallback,
+        decision: &d,
+        suppressed_before,
+        episode,
+    }));
+    let alert_end = s.req.stats.end_ts;
     let link = trace(st, &s, now, Outcome::Alert);
-    send_up(st, Class::Alert, alert_end, body, None, link);
+    send_up(st, alert_end, body, None, link);
     let cfg = &st.ctx.cfg.sensors;
     if cfg.raw_on_alert && st.capture.is_none() {
         let c = RawCapture::new(
@@ -379,20 +360,11 @@ fn on_scored(st: &mut SensorState, s: Scored) {
 
 /// Sends a finished raw window upstream (class `raw`: evicted first under pressure).
 fn send_raw(st: &SensorState, c: RawCapture) {
-    let (Some(first), Some(last)) = (c.samples.first(), c.samples.last()) else {
+    let (Some(body), Some(last)) = (report::raw_window(&c), c.samples.last()) else {
         return;
     };
-    let mut body = Map::new();
-    body.insert("reason".into(), json!("alert"));
-    body.insert("alert_window_end".into(), json!(c.alert_end));
-    body.insert(
-        "window".into(),
-        json!({"start": first.ts, "end": last.ts, "n": c.samples.len()}),
-    );
-    let samples: Vec<Value> = c.samples.iter().map(|s| json!([s.ts, s.v])).collect();
-    body.insert("samples".into(), Value::Array(samples));
     let keep = c.samples.iter().map(|s| (s.ts, s.v)).collect();
-    send_up(st, Class::Raw, last.ts, body, Some(keep), None);
+    send_up(st, last.ts, Body::Raw(body), Some(keep), None);
 }
 
 /// Closes the period. A period without samples is skipped unless decisions of it are still to
@@ -406,39 +378,24 @@ fn on_summarize(st: &mut SensorState, start: i64, end: i64) {
     }
     let (anomalous, suppressed) = st.detector.gate_mut().take_period();
     let scorer = st.ctx.scorer();
-    let mut body = Map::new();
-    body.insert("period".into(), json!({"start": start, "end": end}));
-    body.insert("count".into(), json!(stats.as_ref().map_or(0, |s| s.count)));
-    for (k, v) in [
-        ("mean", stats.as_ref().map(|s| s.mean)),
-        ("std", stats.as_ref().map(|s| s.std)),
-        ("min", stats.as_ref().map(|s| s.min)),
-        ("max", stats.as_ref().map(|s| s.max)),
-        ("p50", stats.as_ref().map(|s| s.p50)),
-        ("p95", stats.as_ref().map(|s| s.p95)),
-    ] {
-        body.insert(k.into(), json!(v));
-    }
-    body.insert("alerts".into(), json!(alerts));
-    body.insert("alerts_suppressed".into(), json!(suppressed));
-    body.insert("anomalous".into(), json!(anomalous));
-    body.insert(
-        "model".into(),
-        json!({"name": scorer.name(), "version": scorer.version()}),
+    let body = report::summary(
+        (start, end),
+        stats.as_ref(),
+        alerts,
+        (anomalous, suppressed),
+        (scorer.name(), scorer.version()),
     );
-    send_up(st, Class::Summary, end, body, None, None);
+    send_up(st, end, Body::Summary(body), None, None);
 }
 
 fn send_up(
     st: &SensorState,
-    class: Class,
     ts: i64,
-    body: Map<String, Value>,
+    body: Body,
     raw: Option<Vec<(i64, f64)>>,
     trace: Option<TraceLink>,
 ) {
     let out = Outbound {
-        class,
         sensor: st.sensor.clone(),
         ts,
         body,
@@ -473,13 +430,4 @@ fn trace(st: &SensorState, s: &Scored, from: Instant, outcome: Outcome) -> Optio
         outcome,
         decided_from: from,
     }))
-}
-
-/// Rounds to 6 significant decimals so payloads stay short and stable.
-fn round(v: f64) -> f64 {
-    if v.is_finite() {
-        (v * 1e6).round() / 1e6
-    } else {
-        0.0
-    }
 }

@@ -21,6 +21,7 @@ pub mod offline;
 pub mod order;
 pub mod percentile;
 pub mod raw;
+mod report;
 pub mod ring;
 pub mod spectrum;
 pub mod storm;

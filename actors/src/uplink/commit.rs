@@ -18,11 +18,12 @@
 use super::{recovery, topic, Class, UplinkMsg, UplinkState};
 use crate::ctx::Ctx;
 use crate::metrics::ClassLabel;
+use crate::outbound::wire::{Envelope, GatewayAlert, Message};
+use crate::outbound::Body;
 use crate::status::Condition;
 use crate::store::{Store, StoreError};
 use ractor::ActorRef;
 use rand::Rng;
-use serde_json::{json, Map, Value};
 use std::time::Instant;
 use tracing::{error, info, warn};
 
@@ -37,7 +38,7 @@ pub(super) fn commit_pending(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState)
     if st.pending.is_empty() {
         return;
     }
-    let mut outs = std::mem::take(&mut st.pending);
+    let outs = std::mem::take(&mut st.pending);
     let trace_ids: Vec<String> = outs
         .iter()
         .map(|o| {
@@ -49,22 +50,22 @@ pub(super) fn commit_pending(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState)
     let Some(store) = st.ctx.store.get() else {
         recovery::count_dropped(st, outs.len() as u64);
         for (o, t) in outs.iter().zip(&trace_ids) {
-            dropped(st, o.class, t);
+            dropped(st, o.class(), t);
         }
         return;
     };
     let since = Instant::now();
-    let stamps = outs.iter_mut().zip(&trace_ids).map(|(o, t)| Stamp {
-        class: o.class,
+    let stamps = outs.iter().zip(&trace_ids).map(|(o, t)| Stamp {
         sensor: &o.sensor,
         ts: o.ts,
-        body: std::mem::take(&mut o.body),
+        body: &o.body,
         trace_id: t,
     });
     match commit_group(&st.ctx, &store, stamps) {
         Ok(Committed { seqs, evicted }) => {
             let ctx = st.ctx.clone();
             for (o, seq) in outs.into_iter().zip(seqs) {
+                let class = o.class();
                 st.inserted = seq;
                 if let Some(link) = o.trace {
                     st.traced.inserted(seq, link, since);
@@ -78,7 +79,7 @@ pub(super) fn commit_pending(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState)
                 ctx.metrics
                     .uplink_messages
                     .get_or_create(&ClassLabel {
-                        class: o.class.as_str(),
+                        class: class.as_str(),
                     })
                     .inc();
             }
@@ -91,7 +92,7 @@ pub(super) fn commit_pending(myself: &ActorRef<UplinkMsg>, st: &mut UplinkState)
             let first = trace_ids.first().map_or("", String::as_str);
             recovery::commit_failed(myself, st, &e, first);
             for (o, t) in outs.iter().zip(&trace_ids).skip(1) {
-                dropped(st, o.class, t);
+                dropped(st, o.class(), t);
             }
         }
     }
@@ -112,30 +113,29 @@ fn dropped(st: &mut UplinkState, class: Class, trace_id: &str) {
 
 /// One message to stamp and commit (see [`commit_group`]).
 pub struct Stamp<'a> {
-    /// Its class (topic, eviction order).
-    pub class: Class,
     /// The sensor it is about.
     pub sensor: &'a str,
     /// Event time, ms.
     pub ts: i64,
-    /// The class-specific fields; the common ones are added.
-    pub body: Map<String, Value>,
+    /// Its own fields (they decide its class: topic, eviction order); the common ones are
+    /// added.
+    pub body: &'a Body,
     /// Its `trace_id` (32 hex digits).
     pub trace_id: &'a str,
 }
 
-/// Stamps `body` with the fields every uplink message carries (`id`, `seq`, `ts`,
-/// `trace_id`, `sensor`) and commits it to the store under its class topic. The one place
-/// ids and seqs are made: the uplink's messages and the gateway's own alerts go through it.
+/// Stamps `body` with the fields every uplink message carries ([`Envelope`]: `id`, `seq`,
+/// `ts`, `trace_id`, `sensor`) and commits it to the store under its class topic. The one
+/// place ids and seqs are made: the uplink's messages and the gateway's own alerts go
+/// through it.
 pub fn commit_message(
     ctx: &Ctx,
     store: &Store,
-    class: Class,
     sensor: &str,
     ts: i64,
-    body: Map<String, Value>,
+    body: &Body,
 ) -> Result<(u64, Vec<(Class, u64)>), StoreError> {
-    commit_traced(ctx, store, class, sensor, ts, body, &new_trace_id())
+    commit_traced(ctx, store, sensor, ts, body, &new_trace_id())
 }
 
 /// [`commit_message`] with the given `trace_id` (32 hex digits) instead of a random one. A
@@ -143,14 +143,12 @@ pub fn commit_message(
 pub fn commit_traced(
     ctx: &Ctx,
     store: &Store,
-    class: Class,
     sensor: &str,
     ts: i64,
-    body: Map<String, Value>,
+    body: &Body,
     trace_id: &str,
 ) -> Result<(u64, Vec<(Class, u64)>), StoreError> {
     let one = Stamp {
-        class,
         sensor,
         ts,
         body,
@@ -171,7 +169,7 @@ pub struct Committed {
 /// Stamps every message as [`commit_message`] does and commits them together, in the order
 /// given, as one group ([`Store::group`]: consecutive seqs, one atomic batch, one high-water
 /// write). Each committed alert is logged (`Alert raised.`) once the group is in the store.
-/// On error nothing was committed.
+/// On error (the store failed, or a message could not be encoded) nothing was committed.
 pub fn commit_group<'a>(
     ctx: &Ctx,
     store: &Store,
@@ -181,28 +179,37 @@ pub fn commit_group<'a>(
     let mut group = store.group();
     let mut seqs = Vec::new();
     let mut alerts = Vec::new();
+    let mut unencodable = None;
     for m in msgs {
         let Stamp {
-            class,
             sensor,
             ts,
-            mut body,
+            body,
             trace_id,
         } = m;
+        let class = body.class();
         let t = topic(ctx, &format!("{}/{}", class.topic(), sensor));
-        let alert = (class == Class::Alert).then(|| AlertLine::of(&body));
         let seq = group.add(class, &t, |seq| {
-            body.insert("id".into(), json!(format!("{gw}:{epoch}:{seq}")));
-            body.insert("seq".into(), json!(seq));
-            body.insert("ts".into(), json!(ts));
-            body.insert("trace_id".into(), json!(trace_id));
-            body.insert("sensor".into(), json!(sensor));
-            Value::Object(body).to_string().into_bytes()
+            let envelope = Envelope {
+                id: format!("{gw}:{epoch}:{seq}"),
+                seq,
+                ts,
+                trace_id: trace_id.to_string(),
+                sensor: sensor.to_string(),
+            };
+            Message { envelope, body }.to_json().unwrap_or_else(|e| {
+                unencodable.get_or_insert(StoreError::Encode(format!("message {seq}: {e}")));
+                Vec::new()
+            })
         });
         seqs.push(seq);
-        if let Some(a) = alert {
+        if let Some(a) = AlertLine::of(body) {
             alerts.push((a, sensor, seq, trace_id));
         }
+    }
+    if let Some(e) = unencodable {
+        // The group is dropped uncommitted: nothing written, no seq given out.
+        return Err(e);
     }
     let evicted = group.commit()?;
     for (a, sensor, seq, trace_id) in alerts {
@@ -217,28 +224,35 @@ pub(super) fn new_trace_id() -> String {
     format!("{v:032x}")
 }
 
-/// What an alert's log line says besides its ids, read from its body before the commit:
-/// a decision's score, threshold and model, or a gateway alert's kind and reason.
-struct AlertLine {
+/// What an alert's log line says besides its ids, read from its body: a decision's score,
+/// threshold and model, or a gateway alert's kind and reason.
+#[derive(Default)]
+struct AlertLine<'a> {
     score: Option<f64>,
     threshold: Option<f64>,
-    model: Option<String>,
-    model_version: Option<String>,
-    kind: Option<String>,
-    reason: Option<String>,
+    model: Option<&'a str>,
+    model_version: Option<&'a str>,
+    kind: Option<&'a str>,
+    reason: Option<&'a str>,
 }
 
-impl AlertLine {
-    fn of(body: &Map<String, Value>) -> Self {
-        let text = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-        let model = body.get("model");
-        AlertLine {
-            score: body.get("score").and_then(Value::as_f64),
-            threshold: body.get("threshold").and_then(Value::as_f64),
-            model: text(model.and_then(|m| m.get("name"))),
-            model_version: text(model.and_then(|m| m.get("version"))),
-            kind: text(body.get("kind")),
-            reason: text(body.get("reason")),
+impl<'a> AlertLine<'a> {
+    /// The line of an alert's body; None for other classes.
+    fn of(body: &'a Body) -> Option<Self> {
+        match body {
+            Body::Alert(a) => Some(AlertLine {
+                score: Some(a.score),
+                threshold: Some(a.threshold),
+                model: Some(&a.model.name),
+                model_version: Some(&a.model.version),
+                ..AlertLine::default()
+            }),
+            Body::GatewayAlert(g) => Some(AlertLine {
+                kind: Some(&g.kind),
+                reason: Some(&g.reason),
+                ..AlertLine::default()
+            }),
+            Body::Summary(_) | Body::Raw(_) => None,
         }
     }
 
@@ -248,10 +262,10 @@ impl AlertLine {
             sensor,
             score = self.score,
             threshold = self.threshold,
-            model = self.model.as_deref(),
-            model_version = self.model_version.as_deref(),
-            kind = self.kind.as_deref(),
-            reason = self.reason.as_deref(),
+            model = self.model,
+            model_version = self.model_version,
+            kind = self.kind,
+            reason = self.reason,
             id,
             trace_id
         );
@@ -267,18 +281,12 @@ fn raise_gateway_alert(ctx: &Ctx, kind: &str, reason: &str) {
         error!(message = "Could not commit the gateway alert: store closed.", %kind, %reason);
         return;
     };
-    let mut body = serde_json::Map::new();
-    body.insert("kind".into(), serde_json::json!(kind));
-    body.insert("reason".into(), serde_json::json!(reason));
+    let body = Body::GatewayAlert(GatewayAlert {
+        kind: kind.to_string(),
+        reason: reason.to_string(),
+    });
     let ts = crate::status::now_ms();
-    let r = commit_message(
-        ctx,
-        &store,
-        crate::outbound::Class::Alert,
-        "_gateway",
-        ts,
-        body,
-    );
+    let r = commit_message(ctx, &store, "_gateway", ts, &body);
     if let Err(e) = r.and_then(|_| store.flush()) {
         error!(message = "Could not commit the gateway alert.", error = %e);
     }
