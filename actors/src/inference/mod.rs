@@ -152,7 +152,7 @@ pub struct Scored {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::duration::Dur;
     use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -160,7 +160,7 @@ mod tests {
     use tokio::sync::mpsc;
 
     /// Stands in for a sensor: forwards the numbers of the requests it hears are unanswered.
-    struct Probe;
+    pub(crate) struct Probe;
 
     impl Actor for Probe {
         type Msg = Reply;

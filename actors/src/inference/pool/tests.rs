@@ -6,39 +6,13 @@
 use super::*;
 use crate::config::Strategy;
 use crate::ctx::testing::{after_restart, arm_panic, children, ctx, until};
+use crate::inference::tests::Probe;
 use crate::inference::{Reply, Ticket};
 use crate::sample::{Calibrated, WindowStats};
 use crate::telemetry::Stamps;
 use ractor::ActorId;
 use std::collections::HashSet;
 use tokio::sync::mpsc;
-
-/// Stands in for a sensor: forwards what inference answers.
-struct Asker;
-
-impl Actor for Asker {
-    type Msg = Reply;
-    type State = mpsc::UnboundedSender<Reply>;
-    type Arguments = mpsc::UnboundedSender<Reply>;
-
-    async fn pre_start(
-        &self,
-        _: ActorRef<Reply>,
-        tx: Self::Arguments,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(tx)
-    }
-
-    async fn handle(
-        &self,
-        _: ActorRef<Reply>,
-        msg: Reply,
-        tx: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        let _ = tx.send(msg);
-        Ok(())
-    }
-}
 
 fn request(asker: &ActorRef<Reply>, bands: usize, n_features: usize) -> Box<ScoreRequest> {
     let reply = asker.get_derived();
@@ -74,17 +48,17 @@ async fn crash_one_of_three(strategy: Strategy) -> (HashSet<ActorId>, HashSet<Ac
     until("three workers", || children(&pool.get_cell()).len() == 3).await;
     let before = children(&pool.get_cell());
     let (tx, mut replies) = mpsc::unbounded_channel();
-    let (asker, _) = Actor::spawn(None, Asker, tx).await.unwrap();
+    let (asker, _) = Actor::spawn(None, Probe, tx).await.unwrap();
     arm_panic(&ctx, "inference_worker");
     let n_features = ctx.scorer().feature_names().len();
     let req = request(&asker, ctx.cfg.sensors.bands, n_features);
     pool.cast(PoolMsg::Score(req)).unwrap();
     let after = after_restart(&ctx, &pool.get_cell(), "inference_worker", &before).await;
-    let reply = tokio::time::timeout(Duration::from_secs(5), replies.recv())
+    let unanswered = tokio::time::timeout(Duration::from_secs(5), replies.recv())
         .await
         .expect("an answer for the lost request")
         .unwrap();
-    assert!(matches!(reply, Reply::Unanswered(7)), "{reply:?}");
+    assert_eq!(unanswered, 7, "the lost request is answered as unanswered");
     pool.stop(None);
     asker.stop(None);
     (before, after)
