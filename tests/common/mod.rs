@@ -44,6 +44,14 @@ impl Gw {
         ))
     }
 
+    /// See `edgegw_chaos::harness::Gw::start_with_http_in`.
+    pub fn start_with_http_in(dir: &Path, toml: &str, http_keys: &str) -> Self {
+        bin();
+        Gw(edgegw_chaos::harness::Gw::start_with_http_in(
+            dir, toml, http_keys,
+        ))
+    }
+
     /// See `edgegw_chaos::harness::Gw::start_in`.
     pub fn start_in(dir: &Path, toml: &str) -> Self {
         bin();

@@ -8,6 +8,7 @@
 //! zero workers …). The keys of `SPEC.md` keep their names and meanings.
 
 mod feedback;
+mod http;
 mod inference;
 mod ingest;
 mod sensors;
@@ -17,6 +18,7 @@ mod uplink;
 pub mod url;
 
 pub use feedback::{hex, public_key, FeedbackConfig, Kind, KindLimit, KindLimits};
+pub use http::HttpConfig;
 pub use inference::InferenceConfig;
 pub use ingest::{IngestConfig, TopicFilter};
 pub use sensors::{AlertsConfig, SensorsConfig};
@@ -101,6 +103,7 @@ impl GatewayConfig {
         self.summary.validate()?;
         self.feedback.validate()?;
         self.telemetry.validate()?;
+        self.http.validate()?;
         self.sensors.validate()?;
         self.alerts.validate()?;
         self.inference.validate()?;
@@ -184,22 +187,6 @@ impl SummaryConfig {
             "summary.period",
             "must be at least 100ms",
         )
-    }
-}
-
-/// `[http]`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    /// Where `/healthz`, `/readyz`, `/status` and `/metrics` are served.
-    pub bind: SocketAddr,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 9464)),
-        }
     }
 }
 

@@ -4,14 +4,20 @@
 //! Design constraints: a supervised actor owns the listener (bound in `pre_start`, so a taken
 //! port fails the stage visibly and is retried by policy) and the server task (aborted in
 //! `post_stop`). Handlers only read shared state; none touches the data path.
+//!
+//! With `http.token_file` set, `/status`, `/metrics` and `/faults` answer only a request
+//! carrying `Authorization: Bearer <token>` (401 otherwise, compared in constant time, the
+//! token read from its file at start and never logged); `/healthz` and `/readyz` stay open
+//! for probes. `http.bind` beyond loopback requires the token (see [`crate::config::HttpConfig`]).
 
 use crate::ctx::Ctx;
 use crate::fault::{FaultRequest, Faults};
 use crate::feedback::FeedbackShared;
 use crate::status::now_ms;
 use axum::extract::FromRef;
-use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,6 +25,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use subtle::ConstantTimeEq;
 use tokio::task::JoinHandle;
 
 /// Stages that must run for `/readyz` to answer 200.
@@ -56,7 +63,12 @@ impl Actor for HttpActor {
             .await
             .map_err(|e| format!("cannot bind http.bind {bind}: {e}"))?;
         let local = listener.local_addr()?;
-        let app = router(Api { ctx, feedback });
+        let token = ctx.cfg.http.token()?.map(Arc::from);
+        let app = router(Api {
+            ctx,
+            feedback,
+            token,
+        });
         let task = tokio::spawn(async move {
             let r = axum::serve(listener, app).await;
             let _ = myself.cast(HttpMsg::Exited(format!("{r:?}")));
@@ -91,6 +103,8 @@ pub struct Api {
     pub ctx: Arc<Ctx>,
     /// Feedback limits and overrides.
     pub feedback: Arc<FeedbackShared>,
+    /// The bearer token `/status`, `/metrics` and `/faults` require, if any.
+    pub token: Option<Arc<str>>,
 }
 
 impl FromRef<Api> for Arc<Ctx> {
@@ -101,13 +115,41 @@ impl FromRef<Api> for Arc<Ctx> {
 
 /// The routes.
 pub fn router(api: Api) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
+    let guarded = Router::new()
         .route("/status", get(status))
         .route("/metrics", get(metrics))
         .route("/faults", post(faults))
+        .route_layer(middleware::from_fn_with_state(api.clone(), require_token));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .merge(guarded)
         .with_state(api)
+}
+
+/// Lets the request through when no token is configured or it carries the token.
+async fn require_token(State(api): State<Api>, req: Request, next: Next) -> Response {
+    match &api.token {
+        Some(token) if !bearer_matches(req.headers(), token) => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "a bearer token is required (http.token_file)\n",
+        )
+            .into_response(),
+        _ => next.run(req).await,
+    }
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>`, compared in constant time.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    given.trim().as_bytes().ct_eq(token.as_bytes()).into()
 }
 
 async fn readyz(State(ctx): State<Arc<Ctx>>) -> Response {

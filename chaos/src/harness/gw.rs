@@ -130,24 +130,37 @@ impl Gw {
 
     /// [`Gw::start_in`] with extra `[store]` keys (`store_keys`, TOML lines).
     pub fn start_with_store(dir: &Path, toml: &str, store_keys: &str) -> Self {
-        Self::launch(dir, toml, store_keys, "/readyz", &[])
+        Self::launch(dir, toml, store_keys, "", "/readyz", &[])
     }
 
     /// [`Gw::start_in`] with extra arguments to `edgegw run` (e.g. `["--log-format", "json"]`).
     pub fn start_with_args_in(dir: &Path, toml: &str, args: &[&str]) -> Self {
-        Self::launch(dir, toml, "", "/readyz", args)
+        Self::launch(dir, toml, "", "", "/readyz", args)
     }
 
     /// As [`Gw::start_in`], but waits only for `/healthz`: for a gateway expected to run
     /// degraded (not ready), e.g. without its store.
     pub fn start_unready_in(dir: &Path, toml: &str) -> Self {
-        Self::launch(dir, toml, "", "/healthz", &[])
+        Self::launch(dir, toml, "", "", "/healthz", &[])
     }
 
-    fn launch(dir: &Path, toml: &str, store_keys: &str, wait_for: &str, args: &[&str]) -> Self {
+    /// [`Gw::start_in`] with extra `[http]` keys (`http_keys`, TOML lines), e.g. a
+    /// `token_file`.
+    pub fn start_with_http_in(dir: &Path, toml: &str, http_keys: &str) -> Self {
+        Self::launch(dir, toml, "", http_keys, "/readyz", &[])
+    }
+
+    fn launch(
+        dir: &Path,
+        toml: &str,
+        store_keys: &str,
+        http_keys: &str,
+        wait_for: &str,
+        args: &[&str],
+    ) -> Self {
         let http = free_port();
         let cfg = format!(
-            "{toml}\n[http]\nbind = \"127.0.0.1:{http}\"\n[store]\npath = \"{}\"\n{store_keys}\n",
+            "{toml}\n[http]\nbind = \"127.0.0.1:{http}\"\n{http_keys}\n[store]\npath = \"{}\"\n{store_keys}\n",
             dir.join("data").display()
         );
         let path = dir.join("gateway.toml");
@@ -204,12 +217,18 @@ impl Gw {
 
     /// `GET path` → (status, body); (0, "") when the gateway does not answer.
     pub fn get(&self, path: &str) -> (u16, String) {
-        http(self.http, "GET", path, "")
+        http(self.http, "GET", path, "", "")
+    }
+
+    /// `GET path` with `Authorization: Bearer <token>` → (status, body).
+    pub fn get_with_token(&self, path: &str, token: &str) -> (u16, String) {
+        let auth = format!("Authorization: Bearer {token}\r\n");
+        http(self.http, "GET", path, &auth, "")
     }
 
     /// `POST path` with a JSON body → (status, body).
     pub fn post(&self, path: &str, body: &str) -> (u16, String) {
-        http(self.http, "POST", path, body)
+        http(self.http, "POST", path, "", body)
     }
 
     /// A metric's value (sum over the exposition lines whose series is exactly `series`,
@@ -285,13 +304,14 @@ pub fn metric_in(text: &str, series: &str) -> f64 {
         .sum()
 }
 
-fn http(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+/// One HTTP/1.0 request; `headers` are extra header lines, each ending in `\r\n`.
+fn http(port: u16, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
     let Ok(mut s) = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))) else {
         return (0, String::new());
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
     let req = format!(
-        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     if s.write_all(req.as_bytes()).is_err() {
