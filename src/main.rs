@@ -11,6 +11,7 @@
 mod config;
 mod demo;
 mod eval;
+mod feedback_cmd;
 mod logging;
 mod replay;
 mod store_cmd;
@@ -66,6 +67,9 @@ enum Cmd {
     /// Read the local store offline.
     #[command(subcommand)]
     Store(store_cmd::StoreCmd),
+    /// Feedback commands for the cloud side.
+    #[command(subcommand)]
+    Feedback(feedback_cmd::FeedbackCmd),
 }
 
 /// `--log-format`.
@@ -142,6 +146,7 @@ fn command(cmd: Cmd) -> ExitCode {
         }
         Cmd::Model(cmd) => train::model(cmd),
         Cmd::Store(cmd) => store_cmd::run(cmd),
+        Cmd::Feedback(cmd) => feedback_cmd::run(cmd),
     }
 }
 

@@ -55,6 +55,13 @@ pub struct TrainArgs {
 /// `edgegw model …`.
 #[derive(clap::Subcommand)]
 pub enum ModelCmd {
+    /// Write a new ed25519 signing key (mode 0600) and print its public key, hex, for
+    /// `feedback.public_key`.
+    Keygen {
+        /// The key file to create (never overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Print a package's manifest (and check its weights' checksum).
     Inspect {
         /// Package directory.
@@ -156,6 +163,16 @@ pub fn train(a: TrainArgs) -> ExitCode {
 
 pub fn model(cmd: ModelCmd) -> ExitCode {
     let r = match cmd {
+        ModelCmd::Keygen { out } => match edgegw_actors::feedback::sign::keygen(&out) {
+            Ok(public) => {
+                println!("{public}");
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        },
         ModelCmd::Inspect { dir } => model::load_package(&dir).map(|p| {
             println!(
                 "{}",

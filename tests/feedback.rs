@@ -287,7 +287,7 @@ fn malformed_and_unauthorised_feedback_is_refused_signed_models_are_recorded() {
     let gw = Gw::start(&config(
         &mq.url(),
         &format!(
-            "[feedback]\nmodel_public_key = \"{}\"\n[feedback.kinds.model]\nrate_per_sec = 10\nburst = 10\n",
+            "[feedback]\npublic_key = \"{}\"\n[feedback.kinds.model]\nrate_per_sec = 10\nburst = 10\n",
             hex(key.verifying_key().as_bytes())
         ),
     ));
@@ -380,4 +380,91 @@ fn malformed_and_unauthorised_feedback_is_refused_signed_models_are_recorded() {
             .contains("model_refused"),
         "{status}"
     );
+}
+
+/// With `feedback.public_key` set, a threshold command applies only signed by that key and
+/// fresh: made by `edgegw model keygen` and `edgegw feedback sign-threshold`, as an operator
+/// would; unsigned, stale and replayed ones change nothing.
+#[test]
+fn threshold_commands_apply_only_signed_fresh_and_once() {
+    let mq = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("cmd.key");
+    let out = bin_command()
+        .args(["model", "keygen", "--out"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let public = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(public.len(), 64, "{public}");
+    let sign = |threshold: &str, extra: &[&str]| {
+        let out = bin_command()
+            .args([
+                "feedback",
+                "sign-threshold",
+                "--sensor",
+                "*",
+                "--threshold",
+                threshold,
+            ])
+            .arg("--key")
+            .arg(&key)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let gw = Gw::start(&config(
+        &mq.url(),
+        &format!("[feedback]\npublic_key = \"{public}\"\nmax_command_age = \"60s\"\n"),
+    ));
+    wait_subscribed(&gw, mq.port);
+    let topic = format!("{FB}/threshold");
+    let applied = || fb_metric(&gw, "edgegw_feedback_total", "threshold");
+    let dropped = || fb_metric(&gw, "edgegw_feedback_dropped_total", "threshold");
+
+    // Unsigned, and signed but stale (ten minutes old): refused as unauthorised.
+    publish_once(
+        mq.port,
+        &topic,
+        "{\"sensor\":\"*\",\"threshold\":1000,\"id\":\"u1\"}",
+    );
+    let old = (edgegw_actors::status::now_ms() - 600_000).to_string();
+    publish_once(mq.port, &topic, &sign("1000", &["--ts", &old]));
+    wait_until(Duration::from_secs(20), "both refused", || dropped() == 2.0);
+    assert_eq!(applied(), 0.0);
+    assert!(gw.status()["feedback"]["threshold_all"].is_null());
+    let letters = gw.status()["dead_letters"]["recent"].to_string();
+    assert!(
+        letters.contains("unauthorised") && letters.contains("stale"),
+        "{letters}"
+    );
+
+    // Signed and fresh: applied, once, though it is published twice.
+    let cmd = sign("7.5", &["--id", "op-1"]);
+    publish_once(mq.port, &topic, &cmd);
+    publish_once(mq.port, &topic, &cmd);
+    wait_until(Duration::from_secs(20), "signed threshold applied", || {
+        gw.status()["feedback"]["threshold_all"] == 7.5
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(applied(), 1.0, "a replayed command is applied once");
+    // Altered after signing: refused.
+    publish_once(
+        mq.port,
+        &topic,
+        &sign("7.5", &["--id", "op-2"]).replace("7.5", "900"),
+    );
+    wait_until(Duration::from_secs(20), "altered refused", || {
+        dropped() == 3.0
+    });
+    assert_eq!(gw.status()["feedback"]["threshold_all"], 7.5);
+    assert_eq!(gw.stop(), Some(0));
 }

@@ -31,9 +31,15 @@ pub struct FeedbackConfig {
     pub seen_ids: u64,
     /// Labels kept for retraining; the oldest are evicted first (counted).
     pub labels_max: u64,
-    /// Ed25519 public key (64 hex digits) that signs model announcements; empty = every
-    /// announcement is refused as unauthorised.
-    pub model_public_key: String,
+    /// Ed25519 public key (64 hex digits) that signs model announcements and `threshold`
+    /// commands; empty = announcements are refused and thresholds need no signature.
+    /// (`model_public_key`, its earlier name, is still read.)
+    #[serde(alias = "model_public_key")]
+    pub public_key: String,
+    /// How far a signed command's `ts` may be from the gateway's clock, either way: an older
+    /// (or later) command is refused as stale, so a captured one cannot be replayed later.
+    /// Within it, the seen ids refuse a repeat.
+    pub max_command_age: Dur,
 }
 
 /// `[feedback.kinds.*]`: one limit per kind.
@@ -103,7 +109,8 @@ impl Default for FeedbackConfig {
             max_threshold: 1000.0,
             seen_ids: 10_000,
             labels_max: 10_000,
-            model_public_key: String::new(),
+            public_key: String::new(),
+            max_command_age: Dur::secs(300),
         }
     }
 }
@@ -167,11 +174,14 @@ impl FeedbackConfig {
             "feedback.labels_max",
             "must be between 1 and 10000000",
         )?;
-        if !self.model_public_key.is_empty() {
-            public_key(&self.model_public_key)
-                .map_err(|r| ConfigError::new("feedback.model_public_key", r))?;
+        if !self.public_key.is_empty() {
+            public_key(&self.public_key).map_err(|r| ConfigError::new("feedback.public_key", r))?;
         }
-        Ok(())
+        check(
+            self.max_command_age.get() >= std::time::Duration::from_secs(1),
+            "feedback.max_command_age",
+            "must be at least 1s",
+        )
     }
 }
 
@@ -214,11 +224,15 @@ mod tests {
             Some("feedback.seen_ids")
         );
         assert_eq!(
-            key_of(|c| c.model_public_key = "abc".into()).as_deref(),
-            Some("feedback.model_public_key")
+            key_of(|c| c.public_key = "abc".into()).as_deref(),
+            Some("feedback.public_key")
         );
         let key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
-        assert_eq!(key_of(|c| c.model_public_key = key.into()), None);
+        assert_eq!(key_of(|c| c.public_key = key.into()), None);
+        assert_eq!(
+            key_of(|c| c.max_command_age = Dur::ms(10)).as_deref(),
+            Some("feedback.max_command_age")
+        );
     }
 
     #[test]

@@ -70,7 +70,7 @@ impl Actor for FeedbackActor {
         if ctx.faults.start_fails("feedback") {
             return Err("injected fault: feedback cannot start".into());
         }
-        let key = match ctx.cfg.feedback.model_public_key.as_str() {
+        let key = match ctx.cfg.feedback.public_key.as_str() {
             "" => None,
             k => Some(validate::public_key(k)?),
         };
@@ -157,6 +157,8 @@ fn admitted(myself: &ActorRef<FeedbackMsg>, st: &mut FeedbackState, a: Admitted)
         max_span_ms: ctx.cfg.feedback.max_span.get().as_millis() as i64,
         max_threshold: ctx.cfg.feedback.max_threshold,
         key: st.key.as_ref(),
+        now_ms: now_ms(),
+        max_age_ms: ctx.cfg.feedback.max_command_age.get().as_millis() as i64,
         known: &known,
     };
     let fb = match validate::parse(a.kind, &a.payload, &checks) {

@@ -20,6 +20,7 @@
 
 mod actor;
 pub mod limits;
+pub mod sign;
 pub mod state;
 pub mod validate;
 

@@ -1,9 +1,13 @@
-//! Parsing and validation of feedback payloads (SPEC "Uplink" table), and the signature of
-//! model announcements.
+//! Parsing and validation of feedback payloads (SPEC "Uplink" table), and the signatures of
+//! model announcements and threshold commands.
 //!
 //! Design constraints: every rejection has a short reason from a fixed set (`malformed`,
 //! `unknown_sensor`, `unauthorised`) and a detail in words; unknown fields are ignored, as for
 //! sensor payloads. A model announcement is signed with ed25519 over [`canonical_model_bytes`].
+//! With `feedback.public_key` set, a `threshold` command must be signed too, over
+//! [`canonical_threshold_bytes`], and carry an `id` and a `ts` within
+//! `feedback.max_command_age` of the gateway's clock: a captured command is refused once that
+//! age has passed, and before that its `id` is already seen.
 
 use super::Kind;
 pub use crate::config::{hex, public_key};
@@ -90,8 +94,12 @@ pub struct Checks<'a> {
     pub max_span_ms: i64,
     /// Largest threshold.
     pub max_threshold: f32,
-    /// The model key; `None` = announcements are unauthorised.
+    /// The command key; `None` = announcements are unauthorised and thresholds unsigned.
     pub key: Option<&'a VerifyingKey>,
+    /// The gateway's clock, ms since the epoch.
+    pub now_ms: i64,
+    /// How far a signed command's `ts` may be from `now_ms`, ms.
+    pub max_age_ms: i64,
     /// Whether a sensor is known (has a baseline or makes decisions).
     pub known: &'a dyn Fn(&str) -> bool,
 }
@@ -177,8 +185,28 @@ pub fn parse(kind: Kind, payload: &[u8], c: &Checks) -> Result<Feedback, Rejecti
             struct P {
                 sensor: String,
                 threshold: f64,
+                id: Option<String>,
+                ts: Option<i64>,
+                signature: Option<String>,
             }
             let p: P = serde_json::from_slice(payload).map_err(json)?;
+            if let Some(key) = c.key {
+                let (Some(id), Some(ts), Some(sig)) = (&p.id, p.ts, &p.signature) else {
+                    return Err(unauthorised(
+                        "feedback.public_key is set: a threshold needs id, ts and signature",
+                    ));
+                };
+                let age = c.now_ms.saturating_sub(ts);
+                if age.unsigned_abs() > c.max_age_ms.unsigned_abs() {
+                    return Err(unauthorised(&format!(
+                        "stale: ts {ts} is {} s from the gateway's clock (feedback.max_command_age {} s)",
+                        age / 1000,
+                        c.max_age_ms / 1000
+                    )));
+                }
+                let msg = canonical_threshold_bytes(id, &p.sensor, p.threshold, ts);
+                check_signature(key, &msg, sig)?;
+            }
             let t = p.threshold as f32;
             if !(t.is_finite() && t > 0.0 && t <= c.max_threshold) {
                 return Err(malformed(format!(
@@ -236,27 +264,44 @@ pub fn canonical_model_bytes(name: &str, version: &str, sha256: &str, path: &str
     .into_bytes()
 }
 
-fn verify(m: &ModelAnnouncement, key: Option<&VerifyingKey>) -> Result<(), Rejection> {
-    let unauthorised = |detail: &str| Rejection {
+/// The bytes a threshold command's signature covers: the UTF-8 of
+/// `"edgegw-threshold-v1\n" + id + "\n" + sensor + "\n" + threshold + "\n" + ts + "\n"`, the
+/// threshold written as the shortest decimal that reads back as the same f64, without an
+/// exponent (`0.8`, `2`, `0.0001`), and `ts` in ms since the epoch. `edgegw feedback sign`
+/// writes such commands.
+pub fn canonical_threshold_bytes(id: &str, sensor: &str, threshold: f64, ts: i64) -> Vec<u8> {
+    format!("edgegw-threshold-v1\n{id}\n{sensor}\n{threshold}\n{ts}\n").into_bytes()
+}
+
+fn unauthorised(detail: &str) -> Rejection {
+    Rejection {
         reason: "unauthorised",
         detail: detail.into(),
-    };
-    let Some(key) = key else {
-        return Err(unauthorised(
-            "no feedback.model_public_key configured: model announcements are refused",
-        ));
-    };
-    let sig: [u8; 64] = hex(&m.signature)
+    }
+}
+
+/// Checks that `sig` (128 hex digits) is `key`'s ed25519 signature of `msg`.
+fn check_signature(key: &VerifyingKey, msg: &[u8], sig: &str) -> Result<(), Rejection> {
+    let sig: [u8; 64] = hex(sig)
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| unauthorised("signature: must be 128 hex digits"))?;
+    key.verify_strict(msg, &Signature::from_bytes(&sig))
+        .map_err(|_| unauthorised("signature does not verify with feedback.public_key"))
+}
+
+fn verify(m: &ModelAnnouncement, key: Option<&VerifyingKey>) -> Result<(), Rejection> {
+    let Some(key) = key else {
+        return Err(unauthorised(
+            "no feedback.public_key configured: model announcements are refused",
+        ));
+    };
     let msg = canonical_model_bytes(
         &m.name,
         &m.version,
         &m.sha256,
         m.path.as_deref().unwrap_or(""),
     );
-    key.verify_strict(&msg, &Signature::from_bytes(&sig))
-        .map_err(|_| unauthorised("signature does not verify with feedback.model_public_key"))
+    check_signature(key, &msg, &m.signature)
 }
 
 #[cfg(test)]
@@ -269,8 +314,95 @@ mod tests {
             max_span_ms: 86_400_000,
             max_threshold: 100.0,
             key,
+            now_ms: NOW,
+            max_age_ms: 300_000,
             known,
         }
+    }
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn signed_threshold(sk: &SigningKey, id: &str, sensor: &str, t: f64, ts: i64) -> String {
+        let sig = sk.sign(&canonical_threshold_bytes(id, sensor, t, ts));
+        let sig: String = sig.to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!(
+            r#"{{"id":"{id}","sensor":"{sensor}","threshold":{t},"ts":{ts},"signature":"{sig}"}}"#
+        )
+    }
+
+    #[test]
+    fn with_a_key_thresholds_need_a_fresh_valid_signature() {
+        let sk = SigningKey::from_bytes(&[7; 32]);
+        let vk = sk.verifying_key();
+        let known = |_: &str| true;
+        let c = checks(Some(&vk), &known);
+        let reason = |p: &str| {
+            parse(Kind::Threshold, p.as_bytes(), &c)
+                .err()
+                .map(|r| r.reason)
+        };
+        // Signed, fresh: applied.
+        let ok = signed_threshold(&sk, "t-1", "s1", 0.8, NOW - 1_000);
+        assert_eq!(
+            parse(Kind::Threshold, ok.as_bytes(), &c),
+            Ok(Feedback::Threshold {
+                sensor: Some("s1".into()),
+                threshold: 0.8
+            })
+        );
+        assert_eq!(
+            reason(&signed_threshold(&sk, "t-2", "*", 2.0, NOW + 60_000)),
+            None,
+            "a clock a minute ahead is within the bound"
+        );
+        // Unsigned, or missing id or ts.
+        assert_eq!(
+            reason(r#"{"sensor":"*","threshold":1000}"#),
+            Some("unauthorised")
+        );
+        assert_eq!(
+            reason(r#"{"sensor":"*","threshold":1,"ts":1,"signature":"00"}"#),
+            Some("unauthorised")
+        );
+        // Stale either way.
+        assert_eq!(
+            reason(&signed_threshold(&sk, "t-3", "s1", 0.8, NOW - 301_000)),
+            Some("unauthorised")
+        );
+        assert_eq!(
+            reason(&signed_threshold(&sk, "t-4", "s1", 0.8, NOW + 301_000)),
+            Some("unauthorised")
+        );
+        // Signed by another key, or altered after signing.
+        let other = SigningKey::from_bytes(&[8; 32]);
+        assert_eq!(
+            reason(&signed_threshold(&other, "t-5", "s1", 0.8, NOW)),
+            Some("unauthorised")
+        );
+        let altered = signed_threshold(&sk, "t-6", "s1", 0.8, NOW).replace("0.8", "90");
+        assert_eq!(reason(&altered), Some("unauthorised"));
+        let moved = signed_threshold(&sk, "t-7", "s1", 0.8, NOW).replace("\"s1\"", "\"*\"");
+        assert_eq!(reason(&moved), Some("unauthorised"));
+        // A valid signature does not lift the other checks.
+        assert_eq!(
+            reason(&signed_threshold(&sk, "t-8", "s1", 1e9, NOW)),
+            Some("malformed")
+        );
+    }
+
+    #[test]
+    fn without_a_key_thresholds_need_no_signature() {
+        let known = |_: &str| true;
+        let c = checks(None, &known);
+        assert!(parse(Kind::Threshold, br#"{"sensor":"*","threshold":2}"#, &c).is_ok());
+    }
+
+    #[test]
+    fn the_threshold_is_signed_as_its_shortest_decimal() {
+        let b = |t: f64| String::from_utf8(canonical_threshold_bytes("i", "s", t, 5)).unwrap();
+        assert_eq!(b(0.8), "edgegw-threshold-v1\ni\ns\n0.8\n5\n");
+        assert_eq!(b(2.0), "edgegw-threshold-v1\ni\ns\n2\n5\n");
+        assert_eq!(b(0.0001), "edgegw-threshold-v1\ni\ns\n0.0001\n5\n");
     }
 
     #[test]
