@@ -14,13 +14,14 @@
 
 use crate::config::BrokerConfig;
 use rumqttd::{
-    Broker, Config, ConnectionSettings, Meter, MetricType, RouterConfig, ServerSettings,
+    Broker, Config, ConnectionSettings, Meter, MetricType, RouterConfig, ServerSettings, TlsConfig,
 };
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::warn;
 
 /// How often rumqttd pushes its meters and alerts, seconds.
 pub const METER_PERIOD_S: u64 = 1;
@@ -48,8 +49,10 @@ impl BrokerAccount {
 /// A running embedded broker.
 #[derive(Debug, Clone)]
 pub struct Embedded {
-    /// Where it listens.
+    /// Where its plaintext listener listens.
     pub addr: SocketAddr,
+    /// Where its TLS listener listens, when configured.
+    pub tls_addr: Option<SocketAddr>,
     /// Its account of the ingest filters.
     pub account: Arc<BrokerAccount>,
 }
@@ -73,28 +76,48 @@ pub enum BrokerError {
     NotUp(SocketAddr),
 }
 
-/// Starts the broker on `cfg.bind`, accounting for the subscription filters `ingest` (exactly
+/// Starts the broker on `cfg.bind` (and `cfg.tls_bind`), accounting for the subscription filters `ingest` (exactly
 /// as ingest subscribes them).
 pub fn start(cfg: &BrokerConfig, ingest: &[String]) -> Result<Embedded, BrokerError> {
-    let addr = cfg.bind;
-    let probe = TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
-    let addr = probe
-        .local_addr()
-        .map_err(|source| BrokerError::Bind { addr, source })?;
-    drop(probe);
-    let server = ServerSettings {
-        name: "v4".into(),
-        listen: addr,
-        tls: None,
+    let logins = cfg
+        .logins()
+        .map_err(|e| BrokerError::Start(e.to_string()))?;
+    let addr = probe(cfg.bind)?;
+    if !addr.ip().is_loopback() {
+        warn!(
+            message = "Embedded broker: plaintext MQTT listener beyond loopback; sensor data \
+                       and logins cross the network unencrypted (use broker.tls_bind).",
+            addr = %addr,
+            logins = logins.is_some(),
+        );
+    }
+    let listener = |name: &str, listen: SocketAddr, tls: Option<TlsConfig>| ServerSettings {
+        name: name.into(),
+        listen,
+        tls,
         next_connection_delay_ms: 1,
         connections: ConnectionSettings {
             connection_timeout_ms: 60_000,
             max_payload_size: cfg.max_payload_bytes,
             max_inflight_count: 500,
-            auth: None,
+            auth: logins.clone(),
             external_auth: None,
             dynamic_filters: true,
         },
+    };
+    let mut servers = HashMap::from([("v4".to_string(), listener("v4", addr, None))]);
+    let tls_addr = match cfg.tls_bind {
+        Some(bind) => {
+            let tls_addr = probe(bind)?;
+            let tls = TlsConfig::Rustls {
+                capath: Some(cfg.ca_file.display().to_string()),
+                certpath: cfg.cert_file.display().to_string(),
+                keypath: cfg.key_file.display().to_string(),
+            };
+            servers.insert("v4-tls".into(), listener("v4-tls", tls_addr, Some(tls)));
+            Some(tls_addr)
+        }
+        None => None,
     };
     let config = Config {
         id: 0,
@@ -110,7 +133,7 @@ pub fn start(cfg: &BrokerConfig, ingest: &[String]) -> Result<Embedded, BrokerEr
             initialized_filters: None,
             shared_subscriptions_strategy: Default::default(),
         },
-        v4: Some(HashMap::from([("v4".to_string(), server)])),
+        v4: Some(servers),
         v5: None,
         ws: None,
         cluster: None,
@@ -136,10 +159,30 @@ pub fn start(cfg: &BrokerConfig, ingest: &[String]) -> Result<Embedded, BrokerEr
             }
         })
         .map_err(|source| BrokerError::Bind { addr, source })?;
+    for a in std::iter::once(addr).chain(tls_addr) {
+        wait_up(a)?;
+    }
+    Ok(Embedded {
+        addr,
+        tls_addr,
+        account,
+    })
+}
+
+/// Binds `addr` once to learn that it is free (and the port, for port 0).
+fn probe(addr: SocketAddr) -> Result<SocketAddr, BrokerError> {
+    let probe = TcpListener::bind(addr).map_err(|source| BrokerError::Bind { addr, source })?;
+    probe
+        .local_addr()
+        .map_err(|source| BrokerError::Bind { addr, source })
+}
+
+/// Waits until a listener of the broker accepts TCP connections on `addr`.
+fn wait_up(addr: SocketAddr) -> Result<(), BrokerError> {
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(Embedded { addr, account });
+            return Ok(());
         }
         std::thread::sleep(Duration::from_millis(20));
     }

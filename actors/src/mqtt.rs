@@ -1,5 +1,6 @@
-//! MQTT plumbing shared by ingest and uplink: broker URLs, client options, and the event-loop
-//! task that rumqttc needs polled continuously.
+//! MQTT plumbing shared by ingest and uplink: broker URLs, client options (TLS and login from
+//! a [`ClientLink`]), the event-loop task that rumqttc needs polled continuously, and
+//! connection errors explained in an operator's words.
 //!
 //! Design constraints: rumqttc reconnects only when polled again after an error and has no
 //! backoff of its own, so [`spawn_event_loop`] polls in its own task, forwards every event to
@@ -8,9 +9,13 @@
 //! drops its receiver side (the cast fails) or is aborted in `post_stop`.
 
 pub use crate::config::url::{parse_url, BrokerUrl};
+use crate::config::ClientLink;
 use crate::flow::Gate;
 use crate::restart::jittered;
-use rumqttc::{AsyncClient, ConnectionError, Event, EventLoop, MqttOptions};
+use rumqttc::{
+    AsyncClient, ConnectReturnCode, ConnectionError, Event, EventLoop, MqttOptions,
+    TlsConfiguration, TlsError, Transport,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -26,6 +31,25 @@ pub fn options(
     o.set_keep_alive(keep_alive.max(Duration::from_secs(1)));
     o.set_max_packet_size(max_packet, max_packet);
     o.set_clean_session(true);
+    o
+}
+
+/// Options for a client named `client_id` on `link`: its TLS config and login included.
+pub fn link_options(
+    link: &ClientLink,
+    client_id: &str,
+    keep_alive: Duration,
+    max_packet: usize,
+) -> MqttOptions {
+    let mut o = options(&link.url, client_id, keep_alive, max_packet);
+    if let Some(tls) = &link.tls {
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(
+            tls.config.clone(),
+        )));
+    }
+    if let Some(login) = &link.login {
+        o.set_credentials(login.username.clone(), login.password());
+    }
     o
 }
 
@@ -69,6 +93,7 @@ impl Default for ReconnectBackoff {
 /// gate's budget is spent.
 pub fn spawn_event_loop<F>(
     mut el: EventLoop,
+    link: Arc<ClientLink>,
     backoff: ReconnectBackoff,
     gate: Option<Arc<Gate>>,
     forward: F,
@@ -94,7 +119,7 @@ where
                 }
                 Err(e) => {
                     let retry_in = jittered(delay, backoff.jitter, &mut rand::rng());
-                    let error = describe(&e);
+                    let error = explain(&e, &link);
                     if !forward(LinkEvent::Down { error, retry_in }) {
                         return;
                     }
@@ -106,8 +131,105 @@ where
     })
 }
 
-fn describe(e: &ConnectionError) -> String {
-    e.to_string()
+/// `e` in an operator's words: a refused login or certificate names the keys and files
+/// involved and the reason; anything else is rumqttc's own message.
+pub fn explain(e: &ConnectionError, link: &ClientLink) -> String {
+    let section = link.section;
+    if let ConnectionError::ConnectionRefused(code) = e {
+        return match (code, &link.login) {
+            (
+                ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
+                Some(l),
+            ) => {
+                format!(
+                    "the broker refused the login of {:?} ({section}.username, \
+                     {section}.password_file)",
+                    l.username
+                )
+            }
+            (ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized, None) => {
+                format!(
+                    "the broker requires a login: set {section}.username and \
+                     {section}.password_file"
+                )
+            }
+            (other, _) => format!("the broker refused the connection: {other:?}"),
+        };
+    }
+    match rustls_error(e) {
+        Some(tls) => format!("TLS: {}", explain_tls(tls, link)),
+        None => e.to_string(),
+    }
+}
+
+/// The rustls error inside `e`, wherever rumqttc and tokio-rustls wrapped it.
+fn rustls_error(e: &ConnectionError) -> Option<&rustls::Error> {
+    let io = match e {
+        ConnectionError::Tls(TlsError::TLS(t)) => return Some(t),
+        ConnectionError::Tls(TlsError::Io(io)) | ConnectionError::Io(io) => io,
+        _ => return None,
+    };
+    io.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
+fn explain_tls(e: &rustls::Error, link: &ClientLink) -> String {
+    use rustls::{AlertDescription as A, CertificateError as C, Error as E};
+    let section = link.section;
+    let roots = link.tls.as_ref().map_or("", |t| t.roots.as_str());
+    let cert = link.tls.as_ref().and_then(|t| t.client_cert.as_ref());
+    match e {
+        E::InvalidCertificate(c) => match c {
+            C::UnknownIssuer | C::BadSignature => format!(
+                "the broker's certificate is not signed by a CA in {roots} ({section}.ca_file)"
+            ),
+            C::NotValidForName | C::NotValidForNameContext { .. } => format!(
+                "the broker's certificate is not valid for the host name {:?} of {section}.url",
+                link.url.host
+            ),
+            C::Expired | C::ExpiredContext { .. } => "the broker's certificate has expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => {
+                "the broker's certificate is not valid yet (is this gateway's clock right?)".into()
+            }
+            C::Revoked => "the broker's certificate is revoked".into(),
+            other => format!("the broker's certificate is refused: {other:?}"),
+        },
+        E::AlertReceived(alert) => match cert {
+            None if matches!(
+                alert,
+                A::CertificateRequired | A::HandshakeFailure | A::BadCertificate
+            ) =>
+            {
+                format!(
+                    "the broker requires a client certificate ({alert:?}): set \
+                     {section}.cert_file and {section}.key_file"
+                )
+            }
+            None => format!("the broker ended the handshake: {alert:?}"),
+            Some(c) => {
+                let expired = c
+                    .not_after
+                    .filter(|t| *t < crate::status::now_ms() / 1000)
+                    .and_then(|t| chrono::DateTime::from_timestamp(t, 0));
+                match expired {
+                    Some(at) => format!(
+                        "the broker refused the client certificate {} ({alert:?}): it expired \
+                         on {} ({section}.cert_file)",
+                        c.path.display(),
+                        at.format("%Y-%m-%d %H:%M:%S UTC")
+                    ),
+                    None => format!(
+                        "the broker refused the client certificate {} ({alert:?}): is it signed \
+                         by a CA the broker trusts? ({section}.cert_file)",
+                        c.path.display()
+                    ),
+                }
+            }
+        },
+        E::NoApplicationProtocol => {
+            format!("the broker accepts none of the ALPN protocols of {section}.alpn")
+        }
+        other => other.to_string(),
+    }
 }
 
 /// A client and its event loop for `opts`, with a request queue of `cap`.
@@ -119,7 +241,12 @@ pub fn client(opts: MqttOptions, cap: usize) -> (AsyncClient, EventLoop) {
 /// forwards that as `Down` and ends. The owner builds a fresh client and event loop for the
 /// next session, so requests queued for a dead session can never leak into a new one (which
 /// would break matching PUBACKs to records).
-pub fn spawn_session<F>(mut el: EventLoop, delay: Duration, forward: F) -> JoinHandle<()>
+pub fn spawn_session<F>(
+    mut el: EventLoop,
+    link: Arc<ClientLink>,
+    delay: Duration,
+    forward: F,
+) -> JoinHandle<()>
 where
     F: Fn(LinkEvent) -> bool + Send + 'static,
 {
@@ -136,7 +263,7 @@ where
                 }
                 Err(e) => {
                     forward(LinkEvent::Down {
-                        error: describe(&e),
+                        error: explain(&e, &link),
                         retry_in: Duration::ZERO,
                     });
                     return;
@@ -144,26 +271,4 @@ where
             }
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        assert_eq!(
-            parse_url("mqtt://127.0.0.1:1884").unwrap(),
-            BrokerUrl {
-                host: "127.0.0.1".into(),
-                port: 1884
-            }
-        );
-        assert_eq!(parse_url("tcp://broker.local").unwrap().port, 1883);
-        assert_eq!(parse_url("mqtt://[::1]:1885").unwrap().host, "::1");
-        assert!(parse_url("http://x:1").is_err());
-        assert!(parse_url("mqtts://x:8883").unwrap_err().contains("TLS"));
-        assert!(parse_url("mqtt://x:port").is_err());
-        assert!(parse_url("mqtt://:1883").is_err());
-    }
 }

@@ -117,7 +117,7 @@ impl Gateway {
                 .await
                 .map_err(|e| StartError::Spawn(e.to_string()))??;
             cfg.broker.bind = embedded.addr;
-            info!(message = "Embedded broker listening.", addr = %embedded.addr);
+            info!(message = "Embedded broker listening.", addr = %embedded.addr, tls = ?embedded.tls_addr, logins = cfg.broker.requires_login());
             Some(embedded)
         } else {
             None

@@ -125,6 +125,11 @@ pub async fn run(args: ReplayArgs) -> ExitCode {
 async fn replay(a: ReplayArgs) -> Result<(), ReplayError> {
     let broker = edgegw_actors::mqtt::parse_url(&a.broker)
         .map_err(|e| ReplayError::Usage(format!("--broker: {e}")))?;
+    if broker.tls {
+        return Err(ReplayError::Usage(
+            "--broker: replay publishes to a local broker in the clear (mqtt://host:port)".into(),
+        ));
+    }
     columns::check_prefix(&a.sensor_prefix).map_err(ReplayError::Usage)?;
     if !a.topic.contains("{sensor}") || a.topic.contains(['+', '#']) {
         return Err(ReplayError::Usage(format!(

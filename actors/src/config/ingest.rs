@@ -1,8 +1,10 @@
 //! `[ingest]`: the local broker sensors publish to, and how payloads are accepted.
 
+use super::tls::ClientKeys;
 use super::{check, ConfigError};
 use crate::duration::Dur;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `[ingest]`.
@@ -11,6 +13,20 @@ use std::time::Duration;
 pub struct IngestConfig {
     /// The local broker sensors publish to.
     pub url: String,
+    /// PEM bundle the broker's certificate must chain to (`mqtts://` only); empty: the
+    /// system's root certificates.
+    pub ca_file: PathBuf,
+    /// Client certificate chain (PEM) for mutual TLS.
+    pub cert_file: PathBuf,
+    /// The client certificate's private key (PEM).
+    pub key_file: PathBuf,
+    /// Login name; empty: no login.
+    pub username: String,
+    /// A file holding the password, read once at start; never logged or shown.
+    pub password_file: PathBuf,
+    /// ALPN protocols offered in the TLS handshake, e.g. `["x-amzn-mqtt-ca"]` for AWS IoT
+    /// Core on port 443.
+    pub alpn: Vec<String>,
     /// Subscribed filters; each has exactly one `+` level, the sensor id.
     pub topics: Vec<String>,
     /// QoS of the ingest subscriptions (0 or 1).
@@ -32,6 +48,12 @@ impl Default for IngestConfig {
     fn default() -> Self {
         Self {
             url: "mqtt://127.0.0.1:1883".into(),
+            ca_file: PathBuf::new(),
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            username: String::new(),
+            password_file: PathBuf::new(),
+            alpn: Vec::new(),
             topics: vec!["sensors/+/data".into()],
             qos: 1,
             max_payload_bytes: 256 * 1024,
@@ -44,8 +66,22 @@ impl Default for IngestConfig {
 }
 
 impl IngestConfig {
+    /// The TLS and credential keys of this link.
+    pub fn link(&self) -> ClientKeys<'_> {
+        ClientKeys {
+            section: "ingest",
+            url: &self.url,
+            ca_file: &self.ca_file,
+            cert_file: &self.cert_file,
+            key_file: &self.key_file,
+            username: &self.username,
+            password_file: &self.password_file,
+            alpn: &self.alpn,
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        super::url::parse_url(&self.url).map_err(|r| ConfigError::new("ingest.url", r))?;
+        self.link().load()?;
         check(
             !self.topics.is_empty(),
             "ingest.topics",

@@ -7,6 +7,7 @@
 //! otherwise `assert!` on or that would make the gateway misbehave (window 0, hop > window,
 //! zero workers …). The keys of `SPEC.md` keep their names and meanings.
 
+mod broker;
 mod feedback;
 mod http;
 mod inference;
@@ -14,9 +15,11 @@ mod ingest;
 mod sensors;
 mod store;
 mod supervisor;
+pub mod tls;
 mod uplink;
 pub mod url;
 
+pub use broker::BrokerConfig;
 pub use feedback::{hex, public_key, FeedbackConfig, Kind, KindLimit, KindLimits};
 pub use http::HttpConfig;
 pub use inference::InferenceConfig;
@@ -24,12 +27,12 @@ pub use ingest::{IngestConfig, TopicFilter};
 pub use sensors::{AlertsConfig, SensorsConfig};
 pub use store::StoreConfig;
 pub use supervisor::{RestartPolicy, Strategy};
+pub use tls::{ClientKeys, ClientLink, Login};
 pub use uplink::UplinkConfig;
 pub use url::{parse_url, BrokerUrl};
 
 use crate::duration::Dur;
 use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
 use std::time::Duration;
 
 /// A config value that cannot be used, with the dotted key that holds it.
@@ -97,7 +100,16 @@ impl GatewayConfig {
     /// Checks every section; the first problem found is returned with its key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.gateway.validate()?;
+        self.broker.validate()?;
         self.ingest.validate()?;
+        check(
+            !(self.broker.embedded
+                && self.broker.requires_login()
+                && self.ingest.username.is_empty()),
+            "ingest.username",
+            "the embedded broker requires a login (broker.password_file): set ingest.username \
+             and ingest.password_file to one of its accounts",
+        )?;
         self.uplink.validate()?;
         self.store.validate()?;
         self.summary.validate()?;
@@ -136,31 +148,6 @@ impl GatewaySection {
             "gateway.id",
             "only ASCII letters, digits, '-', '_' and '.' are allowed (it is a topic level)",
         )
-    }
-}
-
-/// `[broker]`: the embedded rumqttd broker.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct BrokerConfig {
-    /// Run the embedded broker in this process.
-    pub embedded: bool,
-    /// Where the embedded broker listens.
-    pub bind: SocketAddr,
-    /// Largest MQTT payload the embedded broker accepts, bytes.
-    pub max_payload_bytes: usize,
-    /// Most concurrent client connections of the embedded broker.
-    pub max_connections: usize,
-}
-
-impl Default for BrokerConfig {
-    fn default() -> Self {
-        Self {
-            embedded: true,
-            bind: SocketAddr::from(([127, 0, 0, 1], 1883)),
-            max_payload_bytes: 1 << 20,
-            max_connections: 10_000,
-        }
     }
 }
 

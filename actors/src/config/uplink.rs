@@ -1,8 +1,10 @@
 //! `[uplink]`: the upstream broker, its topics and the replay pacing.
 
+use super::tls::ClientKeys;
 use super::{check, ConfigError};
 use crate::duration::Dur;
 use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// `[uplink]`.
@@ -11,6 +13,20 @@ use std::time::Duration;
 pub struct UplinkConfig {
     /// The upstream broker.
     pub url: String,
+    /// PEM bundle the broker's certificate must chain to (`mqtts://` only); empty: the
+    /// system's root certificates.
+    pub ca_file: PathBuf,
+    /// Client certificate chain (PEM) for mutual TLS.
+    pub cert_file: PathBuf,
+    /// The client certificate's private key (PEM).
+    pub key_file: PathBuf,
+    /// Login name; empty: no login.
+    pub username: String,
+    /// A file holding the password, read once at start; never logged or shown.
+    pub password_file: PathBuf,
+    /// ALPN protocols offered in the TLS handshake, e.g. `["x-amzn-mqtt-ca"]` for AWS IoT
+    /// Core on port 443.
+    pub alpn: Vec<String>,
     /// First topic level of everything published.
     pub prefix: String,
     /// Records awaiting a PUBACK at once.
@@ -33,6 +49,12 @@ impl Default for UplinkConfig {
     fn default() -> Self {
         Self {
             url: "mqtt://127.0.0.1:1883".into(),
+            ca_file: PathBuf::new(),
+            cert_file: PathBuf::new(),
+            key_file: PathBuf::new(),
+            username: String::new(),
+            password_file: PathBuf::new(),
+            alpn: Vec::new(),
             prefix: "edgegw".into(),
             inflight: 100,
             replay_rate: 500,
@@ -46,8 +68,22 @@ impl Default for UplinkConfig {
 }
 
 impl UplinkConfig {
+    /// The TLS and credential keys of this link.
+    pub fn link(&self) -> ClientKeys<'_> {
+        ClientKeys {
+            section: "uplink",
+            url: &self.url,
+            ca_file: &self.ca_file,
+            cert_file: &self.cert_file,
+            key_file: &self.key_file,
+            username: &self.username,
+            password_file: &self.password_file,
+            alpn: &self.alpn,
+        }
+    }
+
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
-        super::url::parse_url(&self.url).map_err(|r| ConfigError::new("uplink.url", r))?;
+        self.link().load()?;
         check(
             !self.prefix.is_empty() && !self.prefix.contains(['+', '#']),
             "uplink.prefix",

@@ -66,7 +66,8 @@ impl Actor for IngestActor {
             return Err("injected fault: ingest cannot start".into());
         }
         let cfg = &ctx.cfg.ingest;
-        let url = mqtt::parse_url(&cfg.url)?;
+        let link = Arc::new(cfg.link().load()?);
+        link.warn_if_expiring(crate::status::now_ms() / 1000);
         let filters = cfg
             .topics
             .iter()
@@ -82,12 +83,13 @@ impl Actor for IngestActor {
         // `oversize`, not break the connection (a clean session then drops every message the
         // broker had queued for us).
         let max_packet = cfg.max_payload_bytes.max(ctx.cfg.broker.max_payload_bytes) + 1024;
-        let opts = mqtt::options(&url, &client_id, cfg.keep_alive.get(), max_packet);
+        let opts = mqtt::link_options(&link, &client_id, cfg.keep_alive.get(), max_packet);
         let (client, el) = mqtt::client(opts, 64);
         let me = myself.clone();
         let gate = ctx.ingest_gate.clone();
         let poller = mqtt::spawn_event_loop(
             el,
+            link,
             ReconnectBackoff::default(),
             Some(ctx.ingest_gate.clone()),
             move |ev| {

@@ -25,7 +25,7 @@
 
 mod budget;
 pub use budget::Housekeeping;
-mod codec;
+pub mod codec;
 pub mod deadletters;
 pub mod feedback;
 mod group;

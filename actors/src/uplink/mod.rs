@@ -114,6 +114,8 @@ pub struct UplinkActor;
 /// State built in `pre_start`.
 pub struct UplinkState {
     ctx: Arc<Ctx>,
+    /// The upstream broker: address, TLS, login (files read once, at start).
+    link: Arc<crate::config::ClientLink>,
     commands: Commands,
     session: Option<Session>,
     gen: u64,
@@ -166,7 +168,8 @@ impl Actor for UplinkActor {
         if ctx.faults.start_fails("uplink") {
             return Err("injected fault: uplink cannot start".into());
         }
-        mqtt::parse_url(&ctx.cfg.uplink.url)?;
+        let link = Arc::new(ctx.cfg.uplink.link().load()?);
+        link.warn_if_expiring(crate::status::now_ms() / 1000);
         ctx.status
             .condition(Condition::UplinkDown, Some("connecting".into()));
         let cfg = &ctx.cfg.uplink;
@@ -184,6 +187,7 @@ impl Actor for UplinkActor {
             }
         }
         let mut st = UplinkState {
+            link,
             commands,
             redial: Redial::new(cfg.reconnect_initial.get(), cfg.reconnect_max.get()),
             replay: RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),

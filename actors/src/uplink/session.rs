@@ -81,7 +81,6 @@ pub(super) fn connect(
     delay: Duration,
 ) -> Result<(), ActorProcessingErr> {
     let cfg = &st.ctx.cfg.uplink;
-    let url = mqtt::parse_url(&cfg.url)?;
     st.gen += 1;
     let gen = st.gen;
     let client_id = format!(
@@ -89,7 +88,7 @@ pub(super) fn connect(
         st.ctx.cfg.gateway.id,
         std::process::id()
     );
-    let mut opts = mqtt::options(&url, &client_id, cfg.keep_alive.get(), 4 << 20);
+    let mut opts = mqtt::link_options(&st.link, &client_id, cfg.keep_alive.get(), 4 << 20);
     opts.set_inflight(cfg.inflight.min(u16::MAX as usize) as u16);
     let will = status_payload(&st.ctx, "offline", &["last will".to_string()], now_ms())
         .map_err(|e| format!("last will not encodable: {e}"))?;
@@ -101,7 +100,7 @@ pub(super) fn connect(
     ));
     let (client, el) = mqtt::client(opts, cfg.inflight + 16);
     let me = myself.clone();
-    let task = mqtt::spawn_session(el, delay, move |ev| {
+    let task = mqtt::spawn_session(el, st.link.clone(), delay, move |ev| {
         me.cast(UplinkMsg::Link(gen, ev)).is_ok()
     });
     st.session = Some(Session {

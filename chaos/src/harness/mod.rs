@@ -12,6 +12,7 @@
 //!   at their own `CARGO_BIN_EXE_edgegw` ([`set_gateway_bin`]) so they never start a nested
 //!   cargo build.
 
+pub mod certs;
 mod clients;
 mod gw;
 pub mod rotel;
@@ -84,14 +85,21 @@ pub struct Mosquitto {
 impl Mosquitto {
     /// Starts a broker on a free port and waits until it accepts connections.
     pub fn start() -> Self {
+        Self::start_with(|port| format!("listener {port} 127.0.0.1\nallow_anonymous true\n"))
+    }
+
+    /// Starts a broker whose listener is `listener(port)` (mosquitto.conf lines: the
+    /// `listener` itself, TLS files, `password_file`, `allow_anonymous` …) on a free port.
+    /// `user root` keeps a broker started by root able to read the test's files.
+    pub fn start_with(listener: impl Fn(u16) -> String) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let conf = dir.path().join("mosquitto.conf");
         std::fs::write(
             &conf,
             format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n\
-                 max_queued_messages 100000\n"
+                "{}\npersistence false\nmax_queued_messages 100000\nuser root\n",
+                listener(port)
             ),
         )
         .expect("write mosquitto.conf");
