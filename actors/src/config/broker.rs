@@ -7,14 +7,14 @@
 //! file); with `password_file` every client of either listener must log in, the gateway's own
 //! ingest included. Files are read and checked here, so `check-config` names a bad one.
 
-use super::tls::read_certs;
+use super::tls::{read_certs, set};
 use super::{check, ConfigError};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::PrivateKeyDer;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// `[broker]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,16 +57,17 @@ impl Default for BrokerConfig {
     }
 }
 
-fn set(p: &Path) -> bool {
-    !p.as_os_str().is_empty()
-}
-
 impl BrokerConfig {
     /// Checks the section and reads its files (certificates, key, logins).
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !self.embedded {
             return Ok(());
         }
+        let files = [
+            ("broker.cert_file", &self.cert_file),
+            ("broker.key_file", &self.key_file),
+            ("broker.ca_file", &self.ca_file),
+        ];
         match self.tls_bind {
             Some(tls) => {
                 check(
@@ -74,11 +75,7 @@ impl BrokerConfig {
                     "broker.tls_bind",
                     "must differ from broker.bind",
                 )?;
-                for (key, p) in [
-                    ("broker.cert_file", &self.cert_file),
-                    ("broker.key_file", &self.key_file),
-                    ("broker.ca_file", &self.ca_file),
-                ] {
+                for (key, p) in files {
                     check(set(p), key, "is needed with broker.tls_bind")?;
                 }
                 read_certs(&self.cert_file).map_err(|r| ConfigError::new("broker.cert_file", r))?;
@@ -91,11 +88,7 @@ impl BrokerConfig {
                 })?;
             }
             None => {
-                for (key, p) in [
-                    ("broker.cert_file", &self.cert_file),
-                    ("broker.key_file", &self.key_file),
-                    ("broker.ca_file", &self.ca_file),
-                ] {
+                for (key, p) in files {
                     check(!set(p), key, "is set, but broker.tls_bind is not")?;
                 }
             }

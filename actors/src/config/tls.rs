@@ -126,7 +126,8 @@ impl ClientLink {
     }
 }
 
-fn set(p: &Path) -> bool {
+/// Whether a path key is set (empty means unset).
+pub(super) fn set(p: &Path) -> bool {
     !p.as_os_str().is_empty()
 }
 
